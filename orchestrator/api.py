@@ -1,0 +1,267 @@
+"""The only module that speaks HTTP. One attempt per call: retries are the engine's business.
+
+The engine sees the small `ProxyApi` protocol; `HttpApi` implements it with one aiohttp session. Each call
+passes the governor (concurrency, then rate), asks the authenticator for fresh headers, sends exactly one
+request and returns a `Reply`, whatever the status. Failures below HTTP raise `TransportError`, telling
+whether the request may have reached the server.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from . import __version__
+from .auth import Authenticator
+from .errors import TransportError
+from .governor import Governor
+from .plan import Mode
+
+# Bodies of interest here are a few KiB; anything past this is a hostile or broken answer, not data.
+MAX_BODY_BYTES = 1 << 20
+EXCERPT_CHARS = 200
+PAGE_LIMIT = 100  # contract §2: 1..100; the default differs between doc (100) and SDK (10), so always send it
+USER_AGENT = f"orchestrator/{__version__} python/{platform.python_version()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One HTTP answer. `body` is the parsed JSON, or None when the body was not JSON (see `excerpt`)."""
+
+    status: int
+    body: Any = None
+    excerpt: str = ""
+    retry_after: str | None = None
+    request_id: str | None = None
+    wire: int = 1  # requests that left for the server for this one call (aiohttp may silently re-send)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def error_code(self) -> str | None:
+        return _error_field(self.body, ("error_code", "errorCode", "code"))
+
+    @property
+    def error_msg(self) -> str | None:
+        message = _error_field(self.body, ("error_msg", "errorMsg", "message"))
+        if message is None and not self.ok and self.excerpt:
+            return f"non-JSON error body: {self.excerpt}"
+        return message
+
+
+def _error_field(body: Any, names: tuple[str, ...]) -> str | None:
+    # Same order of keys as the official SDK's exception handler (contract §5).
+    if not isinstance(body, dict):
+        return None
+    for name in names:
+        value = body.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)[:EXCERPT_CHARS]
+    return None
+
+
+class ProxyApi(Protocol):
+    """What the engine needs from the service. Tests may hand the engine a fake."""
+
+    async def change_consistency(self, project_id: str, instance_id: str, proxy_id: str, mode: Mode) -> Reply: ...
+
+    async def list_proxies(self, project_id: str, instance_id: str, *, offset: int, limit: int) -> Reply: ...
+
+    async def get_job(self, project_id: str, job_id: str) -> Reply: ...
+
+
+def consistency_body(mode: Mode) -> bytes:
+    """The PUT body, byte for byte what the official SDK sends (contract §1, §5).
+
+    `consistence_mode` is always sent, so it decides; `session_consistence` is mandatory and typed string in the
+    doc and SDK, so it is the string "true" for session and "false" otherwise (Terraform's mapping).
+    """
+    payload = {"session_consistence": "true" if mode == "session" else "false", "consistence_mode": mode}
+    return json.dumps(payload).encode()
+
+
+def _segment(value: str) -> str:
+    # Plan validation already restricts IDs to [0-9A-Za-z]; quoting again costs nothing and means a bug there
+    # still cannot smuggle a path segment into the URL.
+    return quote(value, safe="")
+
+
+@dataclass(slots=True)
+class WireCounter:
+    """Requests that actually left for the server, counted by aiohttp's tracing.
+
+    aiohttp re-sends an idempotent request (PUT included) once when a kept-alive connection drops, without
+    telling the caller (STYLE.md); counting at the wire keeps those attempts visible.
+    """
+
+    sent: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+
+    def trace_config(self) -> aiohttp.TraceConfig:
+        config = aiohttp.TraceConfig()
+
+        async def on_headers_sent(
+            session: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestHeadersSentParams
+        ) -> None:
+            self.sent += 1
+            self.by_method[params.method] = self.by_method.get(params.method, 0) + 1
+            per_call = ctx.trace_request_ctx
+            if isinstance(per_call, _CallWire):
+                per_call.sent += 1
+
+        config.on_request_headers_sent.append(on_headers_sent)
+        return config
+
+
+@dataclass(slots=True)
+class _CallWire:
+    sent: int = 0
+
+
+class HttpApi:
+    """`ProxyApi` over aiohttp. Use as an async context manager; it owns its session."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        auth: Authenticator,
+        governor: Governor,
+        *,
+        timeout: float,
+        language: str = "en-us",
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._auth = auth
+        self._governor = governor
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._language = language
+        self.wire = WireCounter()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> HttpApi:
+        connector = aiohttp.TCPConnector(limit=self._governor.concurrency, limit_per_host=0)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            trace_configs=[self.wire.trace_config()],
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # --- the protocol -------------------------------------------------------------------------------------
+
+    async def change_consistency(self, project_id: str, instance_id: str, proxy_id: str, mode: Mode) -> Reply:
+        path = (
+            f"/v3/{_segment(project_id)}/instances/{_segment(instance_id)}"
+            f"/proxy/{_segment(proxy_id)}/session-consistence"
+        )
+        return await self._send("PUT", path, "", consistency_body(mode), project_id)
+
+    async def list_proxies(self, project_id: str, instance_id: str, *, offset: int, limit: int) -> Reply:
+        path = f"/v3/{_segment(project_id)}/instances/{_segment(instance_id)}/proxies"
+        # Canonical (sorted) query, as the SDK sends it (contract §5).
+        return await self._send("GET", path, f"limit={int(limit)}&offset={int(offset)}", b"", project_id)
+
+    async def get_job(self, project_id: str, job_id: str) -> Reply:
+        path = f"/v3/{_segment(project_id)}/jobs"
+        return await self._send("GET", path, f"id={_segment(job_id)}", b"", project_id)
+
+    # --- one attempt --------------------------------------------------------------------------------------
+
+    def _headers(self, project_id: str, has_body: bool) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json;charset=utf-8" if has_body else "application/json",
+            "X-Language": self._language,
+            "X-Project-Id": project_id,
+            "User-Agent": USER_AGENT,
+        }
+        return headers
+
+    async def _send(self, method: str, path: str, query: str, body: bytes, project_id: str) -> Reply:
+        if self._session is None:
+            raise RuntimeError("HttpApi used outside 'async with'")
+        url = f"{self.endpoint}{path}" + (f"?{query}" if query else "")
+        async with self._governor.call():
+            headers = self._headers(project_id, bool(body))
+            headers.update(await self._auth.headers(method, url, body))
+            wire = _CallWire()
+            try:
+                async with self._session.request(
+                    method,
+                    URL(url, encoded=True),
+                    data=body or None,
+                    headers=headers,
+                    timeout=self._timeout,
+                    # Never follow a redirect: it would carry our credentials to wherever it points.
+                    allow_redirects=False,
+                    trace_request_ctx=wire,
+                ) as response:
+                    raw = await _read_capped(response)
+                    return _reply(response, raw, wire.sent)
+            except TransportError as exc:
+                exc.wire = wire.sent
+                raise
+            except TimeoutError as exc:
+                detail = f"no answer within {self._timeout.total:g}s"
+                raise TransportError("timeout", detail, sent=wire.sent > 0, wire=wire.sent) from exc
+            except aiohttp.ClientConnectorError as exc:
+                raise TransportError("connect", _describe(exc), sent=False, wire=wire.sent) from exc
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError) as exc:
+                raise TransportError("dropped", _describe(exc), sent=wire.sent > 0, wire=wire.sent) from exc
+            except aiohttp.ClientError as exc:
+                raise TransportError("protocol", _describe(exc), sent=wire.sent > 0, wire=wire.sent) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:EXCERPT_CHARS]
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise TransportError("protocol", f"response body larger than {MAX_BODY_BYTES} bytes", sent=True)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reply(response: aiohttp.ClientResponse, raw: bytes, wire: int) -> Reply:
+    body: Any = None
+    excerpt = ""
+    if raw:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            excerpt = _excerpt(raw)
+    return Reply(
+        status=response.status,
+        body=body,
+        excerpt=excerpt,
+        retry_after=response.headers.get("Retry-After"),
+        request_id=response.headers.get("X-Request-Id"),
+        wire=wire,
+    )
+
+
+def _excerpt(raw: bytes) -> str:
+    text = raw[: EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    printable = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(printable.split())[:EXCERPT_CHARS]
+
+
+__all__ = ["MAX_BODY_BYTES", "PAGE_LIMIT", "HttpApi", "ProxyApi", "Reply", "WireCounter", "consistency_body"]

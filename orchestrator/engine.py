@@ -1,0 +1,412 @@
+"""The engine: observe each instance, then change its proxies, retrying what is worth retrying.
+
+Per instance (all instances concurrently; the API's governor bounds calls in flight and their rate):
+  1. list the instance's proxies (paged, one listing per instance, never one per proxy);
+  2. resolve the plan's targets against the listing (`preview.resolve`): `all` expands, goals already met
+     are `unchanged`, proxies not listed are `failed`;
+  3. unless this is a dry run, change the rest through `per_instance` lanes. A lane starts its next proxy
+     only after the previous job has left Pending/Running (the service runs one operation per instance and
+     answers 409 DBS.200019 otherwise, contract §10).
+Every settled target is handed to `on_outcome` at once (the report writes it before anything else happens).
+
+A PUT whose answer was lost after it was sent may have been applied. Before any further attempt for that
+proxy the engine reads the instance's listing again: if the proxy is at its goal the change is settled as
+`submitted` without a job id; if it cannot tell, the outcome is `unknown`, never a blind re-send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .api import PAGE_LIMIT, ProxyApi, Reply
+from .errors import TransportError
+from .plan import JobSettings, Mode, Plan, RetrySettings, Target
+from .preview import Action, ListingError, ObservedProxy, Step, parse_proxy_page, resolve
+from .report import Outcome, TargetOutcome
+from .retrying import Failure, decide, parse_retry_after
+
+# Contract §3: Pending/Running are in progress; Completed is success; anything else is terminal failure.
+JOB_IN_PROGRESS = frozenset({"Pending", "Running"})
+JOB_SUCCESS = "Completed"
+MAX_PAGES = 1000  # 100 per page: far beyond any real instance, but a broken server cannot loop us forever
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """The last answer of a call after retries: a reply, or the transport error of the last attempt."""
+
+    reply: Reply | None
+    error: TransportError | None
+    attempts: int
+    wire: int
+
+    @property
+    def ok(self) -> bool:
+        return self.reply is not None and self.reply.ok
+
+    def describe(self) -> tuple[int | None, str | None, str | None]:
+        """(http_status, error_code, error_msg) for the report."""
+        if self.reply is not None:
+            return self.reply.status, self.reply.error_code, self.reply.error_msg
+        assert self.error is not None
+        return None, f"transport.{self.error.kind}", self.error.detail
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    job_id: str
+    status: str  # Completed, Failed, …, or "timeout" / "error" when we could not tell
+    fail_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    """One instance's listing, or why it could not be read."""
+
+    proxies: tuple[ObservedProxy, ...] | None
+    call: CallResult
+    problem: str | None = None
+
+
+@dataclass(slots=True)
+class EngineStats:
+    calls: int = 0
+    retries: int = 0
+    listings: int = 0
+    job_polls: int = 0
+    puts: int = 0
+    throttled: int = 0
+    per_route_wire: dict[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(
+        self,
+        api: ProxyApi,
+        plan: Plan,
+        *,
+        on_outcome: Callable[[TargetOutcome], None],
+        on_job: Callable[[Step, JobResult], None] = lambda step, job: None,
+        dry_run: bool = False,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._api = api
+        self._plan = plan
+        self._retry: RetrySettings = plan.retry
+        self._jobs: JobSettings = plan.jobs
+        self._per_instance = plan.limits.per_instance
+        self._on_outcome = on_outcome
+        self._on_job = on_job
+        self._dry_run = dry_run
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        self._clock = clock
+        self._now = wall_clock
+        self._stopping = asyncio.Event()
+        self.stop_reason: str | None = None
+        self.stats = EngineStats()
+        self.steps: list[Step] = []  # every resolved step, in the order instances were observed
+
+    # --- public -------------------------------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Start nothing new; targets not yet started settle as `not_started`."""
+        if not self._stopping.is_set():
+            self.stop_reason = reason
+            self._stopping.set()
+
+    async def run(self) -> None:
+        groups = group_by_instance(self._plan.targets)
+        await asyncio.gather(*(self._run_instance(key, targets) for key, targets in groups.items()))
+
+    # --- per instance -------------------------------------------------------------------------------------
+
+    async def _run_instance(self, key: tuple[str, str], targets: list[Target]) -> None:
+        project_id, instance_id = key
+        started = self._clock()
+        if self._stopping.is_set():
+            for target in targets:
+                self._emit_plain(target, None, Outcome.NOT_STARTED, started, note=self.stop_reason)
+            return
+        view = await self.observe(project_id, instance_id)
+        if view.proxies is None:
+            status, code, msg = view.call.describe()
+            for target in targets:
+                self._emit_plain(
+                    target, None, Outcome.FAILED, started, call=view.call,
+                    error=(status, code or "listing_failed", view.problem or msg),
+                )
+            return
+        steps = resolve(targets, view.proxies)
+        if not steps:
+            for target in targets:
+                self._emit_plain(
+                    target, None, Outcome.FAILED, started,
+                    error=(None, "no_proxies", "the instance's proxy listing is empty"),
+                )
+            return
+        self.steps.extend(steps)
+        pending: deque[Step] = deque()
+        for step in steps:
+            if step.action is Action.UNCHANGED:
+                self._emit(step, Outcome.UNCHANGED, started, note="already at the goal; nothing sent")
+            elif step.action is Action.MISSING:
+                self._emit(
+                    step, Outcome.FAILED, started,
+                    error=(None, "proxy_not_found", "the proxy is not in the instance's proxy listing"),
+                )
+            elif self._dry_run:
+                self._emit(step, Outcome.WOULD_CHANGE, started)
+            else:
+                pending.append(step)
+        lanes = min(self._per_instance, len(pending))
+        await asyncio.gather(*(self._lane(pending) for _ in range(lanes)))
+
+    async def _lane(self, pending: deque[Step]) -> None:
+        while pending:
+            step = pending.popleft()
+            if self._stopping.is_set():
+                self._emit(step, Outcome.NOT_STARTED, self._clock(), note=self.stop_reason)
+                continue
+            job_id = await self._change(step)
+            if job_id is not None and pending:
+                # The next change on this instance would be refused while this job runs.
+                job = await self.wait_job(step.project_id, job_id)
+                self._on_job(step, job)
+
+    # --- observing ----------------------------------------------------------------------------------------
+
+    async def observe(self, project_id: str, instance_id: str) -> InstanceView:
+        """Every proxy of one instance, all pages (contract §2: no total_count; stop at a short page)."""
+        proxies: list[ObservedProxy] = []
+        offset = 0
+        attempts = wire = 0
+        for _ in range(MAX_PAGES):
+            self.stats.listings += 1
+            call = await self.call(
+                "list",
+                lambda o=offset: self._api.list_proxies(project_id, instance_id, offset=o, limit=PAGE_LIMIT),
+            )
+            attempts += call.attempts
+            wire += call.wire
+            total = CallResult(call.reply, call.error, attempts, wire)
+            if not call.ok:
+                return InstanceView(None, total)
+            assert call.reply is not None
+            try:
+                page = parse_proxy_page(call.reply.body)
+            except ListingError as exc:
+                return InstanceView(None, total, problem=f"unexpected listing: {exc}")
+            proxies.extend(page)
+            if len(page) < PAGE_LIMIT:
+                return InstanceView(tuple(proxies), total)
+            offset += len(page)
+        return InstanceView(None, total, problem=f"listing did not end after {MAX_PAGES} pages")
+
+    # --- changing -----------------------------------------------------------------------------------------
+
+    async def _change(self, step: Step) -> str | None:
+        """Change one proxy; emit its outcome; return the job id when there is one."""
+        started = self._clock()
+        attempts = wire = 0
+        ambiguous = False  # an earlier attempt may have been applied
+        while True:
+            if ambiguous:
+                settled = await self._settled_after_ambiguity(step)
+                if settled is True:
+                    self._emit(
+                        step, Outcome.SUBMITTED, started, attempts=attempts, wire=wire,
+                        note="an earlier attempt's answer was lost, but the listing shows the proxy at its goal",
+                    )
+                    return None
+                if settled is None:
+                    self._emit(
+                        step, Outcome.UNKNOWN, started, attempts=attempts, wire=wire,
+                        error=(None, "outcome_unknown", "an attempt's answer was lost and the state cannot be read"),
+                    )
+                    return None
+            attempts += 1
+            self.stats.puts += 1
+            reply, error = await self._attempt(
+                lambda: self._api.change_consistency(step.project_id, step.instance_id, step.proxy_id, step.mode_target)
+            )
+            wire += reply.wire if reply is not None else error.wire if error is not None else 0
+            if reply is not None and reply.ok:
+                job_id = reply.body.get("job_id") if isinstance(reply.body, dict) else None
+                if isinstance(job_id, str) and job_id:
+                    self._emit(step, Outcome.SUBMITTED, started, attempts=attempts, wire=wire, reply=reply, job_id=job_id)
+                    return job_id
+                # Contract §10: a no-op may answer 200 without a job; we never send no-ops, so this is a failure.
+                what = "a JSON object without job_id" if isinstance(reply.body, dict) else "no JSON object"
+                self._emit(
+                    step, Outcome.FAILED, started, attempts=attempts, wire=wire, reply=reply,
+                    error=(reply.status, "no_job_id", f"the service answered {reply.status} with {what}"),
+                )
+                return None
+            failure = self._failure(reply, error)
+            if error is not None and error.sent:
+                ambiguous = True
+            decision = decide(attempts, failure, self._retry, self._rng)
+            if not decision.retry or self._stopping.is_set():
+                outcome = Outcome.UNKNOWN if ambiguous else Outcome.FAILED
+                result = CallResult(reply, error, attempts, wire)
+                status, code, msg = result.describe()
+                self._emit(step, outcome, started, attempts=attempts, wire=wire, error=(status, code, msg))
+                return None
+            self.stats.retries += 1
+            await self._sleep(decision.delay)
+
+    async def _settled_after_ambiguity(self, step: Step) -> bool | None:
+        """True: the proxy is at its goal. False: it is not (safe to send again). None: cannot tell."""
+        view = await self.observe(step.project_id, step.instance_id)
+        if view.proxies is None:
+            return None
+        for proxy in view.proxies:
+            if proxy.proxy_id == step.proxy_id:
+                return proxy.mode == step.mode_target if proxy.mode is not None else None
+        return None
+
+    # --- jobs ---------------------------------------------------------------------------------------------
+
+    async def wait_job(self, project_id: str, job_id: str) -> JobResult:
+        """Poll `/jobs?id=` until the job leaves Pending/Running, tolerating "not found" for a grace period."""
+        started = self._clock()
+        while True:
+            await self._sleep(self._jobs.poll_interval)
+            elapsed = self._clock() - started
+            self.stats.job_polls += 1
+            call = await self.call("job", lambda: self._api.get_job(project_id, job_id))
+            job = _job_of(call.reply) if call.ok else None
+            status = job.get("status") if job is not None else None
+            if isinstance(status, str) and status:
+                if status not in JOB_IN_PROGRESS:
+                    reason = job.get("fail_reason") if job is not None else None
+                    return JobResult(job_id, status, reason if isinstance(reason, str) and reason else None)
+            elif not _job_not_found_yet(call) or elapsed > self._jobs.visibility_grace:
+                _, code, msg = call.describe() if not call.ok else (None, "job_unreadable", "no job in the answer")
+                return JobResult(job_id, "error", f"{code}: {msg}")
+            if elapsed > self._jobs.timeout:
+                return JobResult(job_id, "timeout", f"still in progress after {self._jobs.timeout:g}s")
+
+    # --- one call with retries ----------------------------------------------------------------------------
+
+    async def call(self, route: str, send: Callable[[], Awaitable[Reply]]) -> CallResult:
+        """A read-only call (listing, job poll), retried per the policy. Never used for PUTs."""
+        attempts = wire = 0
+        while True:
+            attempts += 1
+            reply, error = await self._attempt(send)
+            wire += reply.wire if reply is not None else error.wire if error is not None else 0
+            if reply is not None and reply.ok:
+                return CallResult(reply, None, attempts, wire)
+            decision = decide(attempts, self._failure(reply, error), self._retry, self._rng)
+            if not decision.retry or self._stopping.is_set() and route != "job":
+                return CallResult(reply, error, attempts, wire)
+            self.stats.retries += 1
+            await self._sleep(decision.delay)
+
+    async def _attempt(self, send: Callable[[], Awaitable[Reply]]) -> tuple[Reply | None, TransportError | None]:
+        self.stats.calls += 1
+        try:
+            reply = await send()
+        except TransportError as exc:
+            return None, exc
+        if reply.status == 429:
+            self.stats.throttled += 1
+        return reply, None
+
+    def _failure(self, reply: Reply | None, error: TransportError | None) -> Failure:
+        if reply is None:
+            assert error is not None
+            return Failure(transport=error.kind)
+        return Failure(
+            status=reply.status,
+            error_code=reply.error_code,
+            retry_after=parse_retry_after(reply.retry_after, self._now()),
+        )
+
+    # --- outcomes -----------------------------------------------------------------------------------------
+
+    def _emit(
+        self,
+        step: Step,
+        outcome: Outcome,
+        started: float,
+        *,
+        attempts: int = 0,
+        wire: int = 0,
+        reply: Reply | None = None,
+        job_id: str | None = None,
+        error: tuple[int | None, str | None, str | None] | None = None,
+        note: str | None = None,
+    ) -> None:
+        status, code, msg = error if error is not None else (reply.status if reply else None, None, None)
+        self._on_outcome(
+            TargetOutcome(
+                project_id=step.project_id,
+                instance_id=step.instance_id,
+                proxy_id=step.proxy_id,
+                mode_before=step.mode_before,
+                mode_target=step.mode_target,
+                outcome=outcome,
+                job_id=job_id,
+                attempts=attempts,
+                wire_attempts=wire,
+                http_status=status,
+                error_code=code,
+                error_msg=msg,
+                elapsed_ms=round((self._clock() - started) * 1000),
+                note=note,
+            )
+        )
+
+    def _emit_plain(
+        self,
+        target: Target,
+        mode_before: Mode | None,
+        outcome: Outcome,
+        started: float,
+        *,
+        call: CallResult | None = None,
+        error: tuple[int | None, str | None, str | None] | None = None,
+        note: str | None = None,
+    ) -> None:
+        step = Step(target.project_id, target.instance_id, target.proxy_id, mode_before, target.mode, Action.CHANGE)
+        self._emit(
+            step, outcome, started,
+            attempts=call.attempts if call else 0, wire=call.wire if call else 0, error=error, note=note,
+        )
+
+
+def group_by_instance(targets: Sequence[Target]) -> dict[tuple[str, str], list[Target]]:
+    """Targets per (project, instance), in the order instances first appear in the plan."""
+    groups: dict[tuple[str, str], list[Target]] = {}
+    for target in targets:
+        groups.setdefault((target.project_id, target.instance_id), []).append(target)
+    return groups
+
+
+def _job_of(reply: Reply | None) -> dict[str, Any] | None:
+    body = reply.body if reply is not None else None
+    job = body.get("job") if isinstance(body, dict) else None
+    return job if isinstance(job, dict) else None
+
+
+def _job_not_found_yet(call: CallResult) -> bool:
+    """Contract §3: a new job may not be queryable for a few seconds; the answer then is [UNK].
+
+    Any 4xx, or a 200 without a job status, is taken as "not visible yet" during the grace period.
+    """
+    if call.reply is None:
+        return False
+    return call.reply.ok or 400 <= call.reply.status < 500

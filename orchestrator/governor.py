@@ -1,0 +1,48 @@
+"""The governor: the one gate every HTTP call passes, so the configured rate is a ceiling for the whole run.
+
+aiolimiter's `AsyncLimiter(N, T)` starts with an empty bucket and lets up to 2×N through in the first window
+after idle (STYLE.md, measured). A bucket of size 1 that leaks one request every T/N seconds never lets more
+than N requests start in any half-open window of T seconds (N + 1 in a closed one), start-up included.
+
+Concurrency is capped here too, with our own semaphore at or below the connector's limit: aiohttp's total
+timeout starts while a request waits for a pooled connection, so waiting must happen before the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiolimiter import AsyncLimiter
+
+from .plan import Rate
+
+
+def strict_limiter(rate: Rate) -> AsyncLimiter:
+    """A limiter that never admits more than `rate.count` calls in any window of `rate.period` seconds."""
+    if rate.count <= 0 or rate.period <= 0:
+        # aiolimiter divides by the period and happily accepts a negative one: refuse both here.
+        raise ValueError(f"rate must be positive, got {rate}")
+    return AsyncLimiter(1, rate.period / rate.count)
+
+
+class Governor:
+    """Admits calls: at most `concurrency` in flight, started no faster than `rate`."""
+
+    def __init__(self, rate: Rate, concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.rate = rate
+        self.concurrency = concurrency
+        self._limiter = strict_limiter(rate)
+        self._slots = asyncio.Semaphore(concurrency)
+        self.admitted = 0
+
+    @asynccontextmanager
+    async def call(self) -> AsyncIterator[None]:
+        """Hold one call slot; the body starts only once the rate allows it."""
+        async with self._slots:
+            await self._limiter.acquire()
+            self.admitted += 1
+            yield

@@ -1,0 +1,182 @@
+"""The JSON-lines report: one object per line, appended and flushed as each target settles.
+
+The schema (pure: `TargetOutcome`, `Outcome`, `Tally`) is separate from the writer (`Report`, the only file
+writer of a run). Lines are rendered by structlog; its `WriteLogger` writes each line with one `write` and a
+flush under a lock, so a crash loses at most the line being written and lines never interleave.
+
+Every line carries `ts` (UTC, ISO 8601), `event` and `run_id`. Events:
+  run_started   plan, plan_digest, command, targets, limits, endpoint
+  target        project_id, instance_id, proxy_id, mode_before, mode_target, outcome, job_id, attempts,
+                wire_attempts, http_status, error_code, error_msg, elapsed_ms, note
+  job           project_id, instance_id, proxy_id, job_id, job_status, fail_reason   (a job we polled)
+  run_finished  counts (per outcome), exit_code, duration_s, requests
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from .plan import Mode
+
+
+class Outcome(enum.StrEnum):
+    SUBMITTED = "submitted"  # the PUT was accepted; job_id names the job
+    UNCHANGED = "unchanged"  # already at the goal: nothing sent
+    WOULD_CHANGE = "would_change"  # preview only
+    FAILED = "failed"  # a definite failure: nothing was changed by us
+    UNKNOWN = "unknown"  # a PUT may or may not have been applied (answer lost); never re-sent blindly
+    NOT_STARTED = "not_started"  # the run stopped before this target
+
+
+FAILING_OUTCOMES = frozenset({Outcome.FAILED, Outcome.UNKNOWN})
+
+
+@dataclass(frozen=True, slots=True)
+class TargetOutcome:
+    project_id: str
+    instance_id: str
+    proxy_id: str
+    mode_before: Mode | None
+    mode_target: Mode
+    outcome: Outcome
+    job_id: str | None = None
+    attempts: int = 0
+    wire_attempts: int = 0
+    http_status: int | None = None
+    error_code: str | None = None
+    error_msg: str | None = None
+    elapsed_ms: int = 0
+    note: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        fields = asdict(self)
+        fields["outcome"] = self.outcome.value
+        return fields
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts per outcome as a run goes."""
+
+    counts: Counter[str]
+
+    def __init__(self) -> None:
+        self.counts = Counter()
+
+    def add(self, outcome: Outcome) -> None:
+        self.counts[outcome.value] += 1
+
+    @property
+    def failing(self) -> int:
+        return sum(self.counts[o.value] for o in FAILING_OUTCOMES)
+
+    def as_dict(self) -> dict[str, int]:
+        return {o.value: self.counts[o.value] for o in Outcome}
+
+
+_FIRST_KEYS = ("ts", "event", "run_id")
+
+
+def _order_keys(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """ts, event and run_id first, the rest as given: lines read well with `head` and jq alike."""
+    ordered = {k: event_dict.pop(k) for k in _FIRST_KEYS if k in event_dict}
+    ordered.update(event_dict)
+    return ordered
+
+
+class SecretRedactor:
+    """A structlog processor that replaces known secret strings anywhere in string values.
+
+    Defence in depth: secrets are never put into events on purpose, but an error message echoed by a server
+    or a library might quote one.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(s for s in secrets if len(s) >= 4)
+
+    def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        if not self._secrets:
+            return event_dict
+        return {k: self._scrub(v) for k, v in event_dict.items()}
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, "***")
+            return value
+        if isinstance(value, Mapping):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub(v) for v in value]
+        return value
+
+
+class Report:
+    """Writes one run's lines. `path` None or "-" means stdout; an existing file is appended to."""
+
+    def __init__(self, stream: TextIO, *, run_id: str, secrets: Iterable[str] = (), owns_stream: bool = False):
+        self.run_id = run_id
+        self._stream = stream
+        self._owns_stream = owns_stream
+        self.tally = Tally()
+        self._log = structlog.wrap_logger(
+            structlog.WriteLogger(stream),
+            processors=[
+                SecretRedactor(secrets),
+                structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+                _order_keys,
+                structlog.processors.JSONRenderer(sort_keys=False, ensure_ascii=False),
+            ],
+            context_class=dict,
+            cache_logger_on_first_use=True,
+        ).bind(run_id=run_id)
+
+    @classmethod
+    def open(cls, path: str | None, *, run_id: str, secrets: Iterable[str] = ()) -> Report:
+        if path in (None, "-"):
+            return cls(sys.stdout, run_id=run_id, secrets=secrets)
+        assert path is not None
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by Report.close
+        return cls(stream, run_id=run_id, secrets=secrets, owns_stream=True)
+
+    @property
+    def path(self) -> str:
+        return getattr(self._stream, "name", "-") if self._owns_stream else "-"
+
+    def run_started(self, **fields: Any) -> None:
+        self._log.info("run_started", **fields)
+
+    def target(self, outcome: TargetOutcome) -> None:
+        self.tally.add(outcome.outcome)
+        self._log.info("target", **outcome.record())
+
+    def job(self, **fields: Any) -> None:
+        self._log.info("job", **fields)
+
+    def run_finished(self, *, exit_code: int, duration_s: float, **fields: Any) -> None:
+        self._log.info(
+            "run_finished", counts=self.tally.as_dict(), exit_code=exit_code, duration_s=round(duration_s, 3), **fields
+        )
+
+    def close(self) -> None:
+        if self._owns_stream:
+            self._stream.close()
+
+    def __enter__(self) -> Report:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,250 @@
+"""The engine against a scripted fake API and a fake clock: retries, ordering, ambiguity, outcomes."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+from fakes import PROJECT, FakeApi, FakeClock, instance_id, make_plan, proxy_id
+
+from orchestrator.api import Reply
+from orchestrator.engine import Engine
+from orchestrator.errors import TransportError
+from orchestrator.plan import Target
+from orchestrator.report import Outcome, TargetOutcome
+
+I1, I2 = instance_id(1), instance_id(2)
+A, B, C = proxy_id(1), proxy_id(2), proxy_id(3)
+
+
+async def run(api: FakeApi, targets: list[Target], *, dry_run: bool = False, **plan_overrides: object):
+    outcomes: list[TargetOutcome] = []
+    clock = FakeClock()
+    engine = Engine(
+        api, make_plan(targets, **plan_overrides), on_outcome=outcomes.append, dry_run=dry_run,
+        rng=random.Random(1), sleep=clock.sleep, clock=clock,
+    )
+    await engine.run()
+    return {o.proxy_id: o for o in outcomes}, clock, engine
+
+
+def by_proxy(outcomes: dict[str, TargetOutcome]) -> dict[str, str]:
+    return {p: o.outcome.value for p, o in outcomes.items()}
+
+
+async def test_changes_only_what_differs_and_records_job_ids() -> None:
+    """Proxies not at their goal get one PUT each with the job id reported; the others are unchanged, unsent."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "session"}, (PROJECT, I2): {C: "global"}})
+    targets = [Target(PROJECT, I1, A, "session"), Target(PROJECT, I1, B, "session"), Target(PROJECT, I2, C, "eventual")]
+    outcomes, _, _ = await run(api, targets)
+    assert by_proxy(outcomes) == {A: "submitted", B: "unchanged", C: "submitted"}
+    assert outcomes[A].job_id and outcomes[C].job_id and outcomes[B].job_id is None
+    assert outcomes[A].mode_before == "eventual" and outcomes[A].mode_target == "session"
+    assert sorted(p for r, p in api.calls if r == "put") == sorted([A, C])
+
+
+async def test_one_listing_per_instance() -> None:
+    """Observing the fleet costs one listing per instance, never one per proxy."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "eventual", C: "eventual"}})
+    targets = [Target(PROJECT, I1, p, "eventual") for p in (A, B, C)]
+    await run(api, targets)
+    assert api.routes() == ["list"]
+
+
+async def test_listing_is_paged_until_a_short_page() -> None:
+    """An instance with 250 proxies is read in pages of 100 at offsets 0, 100 and 200."""
+    proxies = {proxy_id(n): "session" for n in range(250)}
+    api = FakeApi({(PROJECT, I1): proxies})
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, "all", "session")])
+    assert [p for r, p in api.calls if r == "list"] == [f"{I1}@0", f"{I1}@100", f"{I1}@200"]
+    assert len(outcomes) == 250 and set(by_proxy(outcomes).values()) == {"unchanged"}
+
+
+async def test_all_expands_to_every_listed_proxy() -> None:
+    """proxy_id: all changes every proxy the listing shows that is not at the goal."""
+    api = FakeApi({(PROJECT, I1): {A: "session", B: "global", C: "eventual"}})
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, "all", "global")])
+    assert by_proxy(outcomes) == {A: "submitted", B: "unchanged", C: "submitted"}
+
+
+async def test_500_is_retried_with_backoff_then_succeeds() -> None:
+    """A 500 then a 200 gives `submitted` after 2 attempts, with one jittered backoff sleep."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["put"] = deque([Reply(500, {"error_code": "DBS.05000000", "error_msg": "server error."})])
+    outcomes, clock, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    assert outcomes[A].outcome is Outcome.SUBMITTED and outcomes[A].attempts == 2
+    assert len(clock.sleeps) == 1 and 0 <= clock.sleeps[0] <= 0.5
+
+
+async def test_400_is_never_retried() -> None:
+    """A 400 fails the target at once with the service's error code and message."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["put"] = deque([Reply(400, {"error_code": "DBS.200001", "error_msg": "Parameter error."})])
+    outcomes, clock, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    o = outcomes[A]
+    assert (o.outcome, o.attempts, o.http_status, o.error_code, o.error_msg) == (
+        Outcome.FAILED, 1, 400, "DBS.200001", "Parameter error.")
+    assert clock.sleeps == [] and api.routes().count("put") == 1
+
+
+async def test_retries_stop_at_the_attempt_budget() -> None:
+    """A service that always answers 503 gets exactly `attempts` PUTs, then the target fails."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["put"] = deque([Reply(503, {"error_code": "APIGW.0613"})] * 10)
+    outcomes, clock, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    assert outcomes[A].outcome is Outcome.FAILED and outcomes[A].attempts == 4
+    assert api.routes().count("put") == 4 and len(clock.sleeps) == 3
+
+
+async def test_429_waits_exactly_retry_after() -> None:
+    """A 429 with Retry-After: 3 is retried after exactly 3 seconds."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["put"] = deque([Reply(429, {"error_code": "APIGW.0308"}, retry_after="3")])
+    outcomes, clock, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    assert outcomes[A].outcome is Outcome.SUBMITTED and clock.sleeps == [3.0]
+
+
+async def test_busy_instance_409_is_retried() -> None:
+    """409 DBS.200019 (another operation running) is waited out and retried."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["put"] = deque([Reply(409, {"error_code": "DBS.200019", "error_msg": "busy"})] * 2)
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    assert outcomes[A].outcome is Outcome.SUBMITTED and outcomes[A].attempts == 3
+
+
+async def test_second_proxy_of_an_instance_waits_for_the_first_job() -> None:
+    """On one instance, the next PUT is sent only after the previous job left Running."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "eventual"}}, job_polls=3)
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session"), Target(PROJECT, I1, B, "session")])
+    assert by_proxy(outcomes) == {A: "submitted", B: "submitted"}
+    assert api.routes() == ["list", "put", "job", "job", "job", "put"]
+
+
+async def test_instances_proceed_in_parallel() -> None:
+    """Chains on different instances do not wait for each other's jobs."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "eventual"}, (PROJECT, I2): {C: "eventual"}}, job_polls=3)
+    targets = [Target(PROJECT, I1, A, "session"), Target(PROJECT, I1, B, "session"), Target(PROJECT, I2, C, "session")]
+    await run(api, targets)
+    puts = [p for r, p in api.calls if r == "put"]
+    assert puts.index(C) < puts.index(B)
+
+
+async def test_per_instance_two_runs_two_lanes() -> None:
+    """With per_instance: 2, two proxies of one instance are changed before any job is polled."""
+    from orchestrator.plan import Limits, Rate
+
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "eventual", C: "eventual"}}, job_polls=2)
+    targets = [Target(PROJECT, I1, p, "session") for p in (A, B, C)]
+    await run(api, targets, limits=Limits(Rate(1000, 1.0), 10, 2))
+    assert api.routes()[:3] == ["list", "put", "put"]
+
+
+async def test_job_not_visible_yet_is_tolerated_within_the_grace() -> None:
+    """A job that is "not found" for its first polls is polled again until it shows up."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "eventual"}})
+    api.script["job"] = deque([Reply(404, {"error_code": "DBS.200002"}), Reply(200, {"job": {}})])
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session"), Target(PROJECT, I1, B, "session")])
+    assert by_proxy(outcomes) == {A: "submitted", B: "submitted"}
+    assert api.routes() == ["list", "put", "job", "job", "job", "put"]
+
+
+async def test_dropped_answer_after_the_change_is_not_resent() -> None:
+    """A PUT whose answer was lost but that was applied is settled from the listing, without a second PUT."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}}, job_polls=0, apply_before_drop=True)
+    api.script["put"] = deque([TransportError("dropped", "ServerDisconnectedError", sent=True, wire=1)])
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    o = outcomes[A]
+    assert o.outcome is Outcome.SUBMITTED and o.job_id is None and o.note and "lost" in o.note
+    assert api.routes() == ["list", "put", "list"]
+
+
+async def test_dropped_answer_before_the_change_is_resent_after_a_check() -> None:
+    """A PUT lost before the server acted is sent again, but only after the listing shows the old mode."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["put"] = deque([TransportError("dropped", "ServerDisconnectedError", sent=True, wire=1)])
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    assert outcomes[A].outcome is Outcome.SUBMITTED and outcomes[A].job_id
+    assert api.routes() == ["list", "put", "list", "put"]
+
+
+async def test_connect_error_is_retried_without_a_check() -> None:
+    """A PUT that never connected did not happen: it is simply retried."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["put"] = deque([TransportError("connect", "refused", sent=False)])
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    assert outcomes[A].outcome is Outcome.SUBMITTED
+    assert api.routes() == ["list", "put", "put"]
+
+
+async def test_unreadable_state_after_a_lost_answer_is_unknown() -> None:
+    """If the answer was lost and the listing then fails, the outcome is `unknown`, never re-sent."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["put"] = deque([TransportError("timeout", "no answer", sent=True, wire=1)])
+    api.script["list"] = deque([Reply(200, {"proxy_list": [{"proxy": {"pool_id": A, "consistence_mode": "eventual"}}]}),
+                                Reply(403, {"error_code": "APIGW.0302"})])
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    assert outcomes[A].outcome is Outcome.UNKNOWN
+    assert api.routes().count("put") == 1
+
+
+async def test_listing_failure_fails_every_target_of_that_instance() -> None:
+    """An instance that cannot be listed fails all its targets with the listing's error; others proceed."""
+    api = FakeApi({(PROJECT, I2): {C: "eventual"}})
+    targets = [Target(PROJECT, I1, A, "session"), Target(PROJECT, I1, "all", "session"), Target(PROJECT, I2, C, "session")]
+    outcomes_list: list[TargetOutcome] = []
+    engine = Engine(api, make_plan(targets), on_outcome=outcomes_list.append, sleep=FakeClock().sleep)
+    await engine.run()
+    failed = [o for o in outcomes_list if o.instance_id == I1]
+    assert [(o.outcome, o.http_status, o.error_code) for o in failed] == [(Outcome.FAILED, 404, "DBS.200002")] * 2
+    assert [o.outcome for o in outcomes_list if o.instance_id == I2] == [Outcome.SUBMITTED]
+
+
+async def test_missing_proxy_fails_without_a_put() -> None:
+    """A proxy the listing does not show fails as proxy_not_found and nothing is sent for it."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, B, "session")])
+    assert outcomes[B].outcome is Outcome.FAILED and outcomes[B].error_code == "proxy_not_found"
+    assert "put" not in api.routes()
+
+
+async def test_200_without_job_id_is_a_recorded_failure() -> None:
+    """A 200 whose body has no job_id is a failure naming what was wrong, not a crash."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "eventual"}})
+    api.script["put"] = deque([Reply(200, {}), Reply(200, None, excerpt="<html>")])
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session"), Target(PROJECT, I1, B, "session")])
+    assert [outcomes[p].error_code for p in (A, B)] == ["no_job_id", "no_job_id"]
+    assert "without job_id" in (outcomes[A].error_msg or "") and "no JSON object" in (outcomes[B].error_msg or "")
+
+
+async def test_html_error_page_is_recorded_with_an_excerpt() -> None:
+    """A non-JSON error body (a gateway's HTML page) is recorded with its status and an excerpt."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["put"] = deque([Reply(403, None, excerpt="<html><body>Forbidden</body></html>")])
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    assert outcomes[A].http_status == 403 and "Forbidden" in (outcomes[A].error_msg or "")
+
+
+async def test_dry_run_sends_no_put() -> None:
+    """A dry run lists and reports would_change, and never sends a PUT."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "session"}})
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, "all", "session")], dry_run=True)
+    assert by_proxy(outcomes) == {A: "would_change", B: "unchanged"}
+    assert "put" not in api.routes()
+
+
+async def test_stop_leaves_the_rest_not_started() -> None:
+    """After stop(), targets not yet started settle as not_started and get no PUT."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "eventual", C: "eventual"}})
+    outcomes: list[TargetOutcome] = []
+    engine: Engine
+
+    def on_outcome(o: TargetOutcome) -> None:
+        outcomes.append(o)
+        engine.stop("test stop")
+
+    clock = FakeClock()
+    engine = Engine(api, make_plan([Target(PROJECT, I1, p, "session") for p in (A, B, C)]),
+                    on_outcome=on_outcome, sleep=clock.sleep, clock=clock)
+    await engine.run()
+    assert [o.outcome for o in outcomes] == [Outcome.SUBMITTED, Outcome.NOT_STARTED, Outcome.NOT_STARTED]
+    assert api.routes().count("put") == 1 and outcomes[1].note == "test stop"
