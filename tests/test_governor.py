@@ -1,0 +1,63 @@
+"""The governor: a strict rate ceiling from the first call, and a concurrency cap."""
+
+import asyncio
+
+import pytest
+
+from orchestrator.governor import Governor, strict_limiter
+from orchestrator.plan import Rate
+
+
+def max_in_window(times: list[float], period: float) -> int:
+    times = sorted(times)
+    best = start = 0
+    for end, t in enumerate(times):
+        while t - times[start] >= period - 1e-6:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def test_no_burst_at_start_up() -> None:
+    """40 calls at 10 per 0.25 s never start more than 10 in any 0.25 s window, the first window included."""
+    governor = Governor(Rate(10, 0.25), concurrency=40)
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+
+    async def one() -> None:
+        async with governor.call():
+            starts.append(loop.time())
+
+    await asyncio.gather(*(one() for _ in range(40)))
+    assert len(starts) == 40 and governor.admitted == 40
+    assert max_in_window(starts, 0.25) <= 10
+
+
+async def test_concurrency_cap_holds() -> None:
+    """No more than `concurrency` calls are inside the governor at once."""
+    governor = Governor(Rate(10_000, 1.0), concurrency=3)
+    inside = peak = 0
+
+    async def one() -> None:
+        nonlocal inside, peak
+        async with governor.call():
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.gather(*(one() for _ in range(20)))
+    assert peak == 3
+
+
+@pytest.mark.parametrize("rate", [Rate(0, 1.0), Rate(10, 0.0), Rate(10, -1.0), Rate(-1, 1.0)])
+def test_nonsense_rates_are_refused(rate: Rate) -> None:
+    """A zero or negative rate is refused instead of dividing by zero or running unlimited."""
+    with pytest.raises(ValueError, match="rate must be positive"):
+        strict_limiter(rate)
+
+
+def test_zero_concurrency_is_refused() -> None:
+    """A concurrency below 1 is refused."""
+    with pytest.raises(ValueError, match="concurrency"):
+        Governor(Rate(1, 1.0), 0)
