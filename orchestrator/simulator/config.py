@@ -1,0 +1,150 @@
+"""What the simulator does: fault probabilities and the switches for every [UNK]/[INF] point of the contract.
+
+Every switch whose answer the contract could not confirm names its section of /work/shared/api-contract.md,
+so a test can make the simulator give each plausible answer of the real service, not only our best guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field, fields, replace
+from typing import Final
+
+# [UNK §3, §12] The answer to /jobs?id= for a job id that does not exist or is not visible yet.
+# Values are (status, error_code, error_msg); "empty" answers 200 {"job": {}} and "null" 200 {"job": null}.
+JOB_NOT_FOUND_ANSWERS: Final[dict[str, tuple[int, str, str]]] = {
+    "404": (404, "DBS.200002", "The job does not exist."),  # [INF] code of "instance does not exist"
+    "400": (400, "DBS.200001", "Parameter error."),  # [INF] an unknown id as a bad parameter
+    "empty": (200, "", ""),
+    "null": (200, "", ""),
+}
+
+# [UNK §10, §12] PUT asking for the mode the proxy already has.
+# "job": a normal job that changes nothing; "nojob": 200 {}; "null": 200 {"job_id": null} (Terraform's note
+# on the sibling port API says "the job_id is null"); "error": 400 DBS.200001.
+NOOP_ANSWERS: Final[frozenset[str]] = frozenset({"job", "nojob", "null", "error"})
+
+# [INF §8] Unknown instance (or unknown project): DBS.200002 "The DB instance does not exist." is from the RDS
+# table; Terraform treats DBS.200932 at 409 and DBS.201028 at 400 as "gone" for TaurusDB proxies.
+INSTANCE_NOT_FOUND_ANSWERS: Final[dict[str, tuple[int, str, str]]] = {
+    "404": (404, "DBS.200002", "The DB instance does not exist."),
+    "409": (409, "DBS.200932", "The DB instance does not exist."),
+    "400": (400, "DBS.201028", "The DB instance does not exist."),
+}
+
+# [INF §8] Unknown proxy of a known instance: Terraform's parseMysqlProxyError treats DBS.201028 at 400 as
+# "proxy not found"; the TaurusDB page has a "proxy doesn't exist" code whose number is [UNK].
+PROXY_NOT_FOUND_ANSWERS: Final[dict[str, tuple[int, str, str]]] = {
+    "400": (400, "DBS.201028", "The proxy instance does not exist."),
+    "404": (404, "DBS.201028", "The proxy instance does not exist."),
+}
+
+# [INF §8, §10] 409 codes meaning "another operation is running"; DBS.200019 is the RDS-table one, the others
+# are Terraform's TaurusDB retryErrCodes (their messages are [UNK]).
+BUSY_ERROR_CODES: Final[frozenset[str]] = frozenset(
+    {"DBS.200019", "DBS.201014", "DBS.201015", "DBS.200047", "DBS.05000084", "DBS.212033"}
+)
+BUSY_MESSAGE: Final = "Another operation is being performed on the DB instance or the DB instance is faulty."
+
+# [UNK §10, §12] A PUT for another proxy of an instance that already has a job in flight:
+# "reject" answers 409 (our design assumption), "queue" accepts it and the job stays Pending until the
+# instance's earlier jobs end, "allow" runs it at once (a second PUT for the *same* proxy still gets 409).
+SAME_INSTANCE_POLICIES: Final[frozenset[str]] = frozenset({"reject", "queue", "allow"})
+
+
+def _check_probability(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+
+
+def _check_non_negative(name: str, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Per-request fault probabilities, decided by a `random.Random(seed)`: runs are reproducible."""
+
+    error_500: float = 0.0  # 500 DBS.05000000 "server error."; the change is NOT applied
+    throttle_429: float = 0.0  # 429 APIGW.0308 from the gateway (body carries request_id); NOT applied
+    retry_after: float | None = 1.0  # Retry-After seconds on injected 429s; None: no header ([UNK §8])
+    drop_before: float = 0.0  # close the connection without answering; the change is NOT applied
+    drop_after: float = 0.0  # PUT only: apply the change (create the job), then close without answering
+    latency: float = 0.0  # seconds added before answering every request
+    stall: float = 0.0  # probability of holding a request `stall_seconds` (beyond the client's timeout)
+    stall_seconds: float = 60.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("error_500", "throttle_429", "drop_before", "drop_after", "stall"):
+            _check_probability(name, getattr(self, name))
+        _check_non_negative("latency", self.latency)
+        _check_non_negative("stall_seconds", self.stall_seconds)
+        if self.retry_after is not None:
+            _check_non_negative("retry_after", self.retry_after)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    """How the simulated service answers; change it at run time with `Simulator.config = replace(...)`."""
+
+    tokens: frozenset[str] | None = None  # accepted X-Auth-Token values; None: any non-empty token
+    expired_tokens: frozenset[str] = frozenset()  # answered 401 APIGW.0307 "The token must be updated." [§7]
+    job_duration: float = 1.0  # seconds a job is Running; the proxy's mode changes when it completes
+    job_pending: float = 0.0  # seconds a new job shows "Pending" before "Running" [§3 status values]
+    job_visibility_delay: float = 0.0  # a new job id is "not found" on /jobs for this long [DOC §3]
+    job_not_found: str = "404"  # [UNK §3] key of JOB_NOT_FOUND_ANSWERS
+    job_fail_rate: float = 0.0  # probability that a job ends Failed (the proxy's mode is left unchanged)
+    fail_proxies: frozenset[str] = frozenset()  # proxy ids whose jobs always end Failed (for targeted tests)
+    noop: str = "job"  # [UNK §10] key of NOOP_ANSWERS
+    list_default_limit: int = 100  # [DOC vs SRC conflict §2]: 100 per the 2026 doc, 10 per the SDK docstring
+    same_instance: str = "reject"  # [UNK §10] key of SAME_INSTANCE_POLICIES
+    busy_error_code: str = "DBS.200019"  # [INF §8] the 409 code while the instance is busy
+    instance_not_found: str = "404"  # [INF §8] key of INSTANCE_NOT_FOUND_ANSWERS
+    proxy_not_found: str = "400"  # [INF §8] key of PROXY_NOT_FOUND_ANSWERS
+    status_during_job: str = "ACTIVE"  # [UNK §2] proxy.status shown while its consistency job is in flight
+    require_json_content_type: bool = True  # PUT without an application/json Content-Type -> 400 [INF §1]
+    faults: Faults = field(default_factory=Faults)
+
+    def __post_init__(self) -> None:
+        _choose("job_not_found", self.job_not_found, JOB_NOT_FOUND_ANSWERS)
+        _choose("noop", self.noop, NOOP_ANSWERS)
+        _choose("same_instance", self.same_instance, SAME_INSTANCE_POLICIES)
+        _choose("busy_error_code", self.busy_error_code, BUSY_ERROR_CODES)
+        _choose("instance_not_found", self.instance_not_found, INSTANCE_NOT_FOUND_ANSWERS)
+        _choose("proxy_not_found", self.proxy_not_found, PROXY_NOT_FOUND_ANSWERS)
+        _check_probability("job_fail_rate", self.job_fail_rate)
+        for name in ("job_duration", "job_pending", "job_visibility_delay"):
+            _check_non_negative(name, getattr(self, name))
+        if not 1 <= self.list_default_limit <= 100:
+            raise ValueError(f"list_default_limit must be in 1..100, got {self.list_default_limit!r}")
+        if self.tokens is not None and not all(self.tokens):
+            raise ValueError("tokens must be non-empty strings")
+
+
+def _choose(name: str, value: str, choices: Collection[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+
+
+def parse_faults(spec: str, base: Faults | None = None) -> Faults:
+    """`Faults` from a CLI-style spec like "error_500=0.1,throttle_429=0.05,retry_after=none,seed=3"."""
+    types = {f.name: f.type for f in fields(Faults)}
+    changes: dict[str, object] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, sep, raw = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in types:
+            raise ValueError(f"bad fault {item!r}: expected NAME=VALUE with NAME one of {sorted(types)}")
+        raw = raw.strip()
+        try:
+            if name == "seed":
+                changes[name] = int(raw)
+            elif name == "retry_after" and raw.lower() in ("none", ""):
+                changes[name] = None
+            else:
+                changes[name] = float(raw)
+        except ValueError:
+            raise ValueError(f"bad fault {item!r}: {raw!r} is not a number") from None
+    return replace(base or Faults(), **changes)  # type: ignore[arg-type]

@@ -1,0 +1,87 @@
+"""Error answers of the simulated service, in the two body shapes of contract §8.
+
+    ApiError            a DBS backend error: {"error_code", "error_msg"}
+    └── GatewayError    an API gateway (APIGW.*) error: the body also carries "request_id"
+
+They are raised by the pure layers (auth, service) and turned into HTTP answers by the server.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .config import BUSY_MESSAGE
+
+PARAMETER_ERROR: Final = "DBS.200001"
+REQUEST_IS_NULL: Final = "DBS.200006"
+SERVER_ERROR: Final = "DBS.05000000"
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, error code and message, and extra response headers."""
+
+    gateway = False
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+        self.injected: str | None = None  # the fault name when the simulator injected this error
+
+    def as_injected(self, fault: str) -> ApiError:
+        self.injected = fault
+        return self
+
+    def body(self, request_id: str) -> dict[str, str]:
+        return {"error_code": self.code, "error_msg": self.message}
+
+
+class GatewayError(ApiError):
+    """An APIGW.* error: the gateway adds the request id to the body [DOC §8 apig-faq-0009]."""
+
+    gateway = True
+
+    def body(self, request_id: str) -> dict[str, str]:
+        return {"error_msg": self.message, "error_code": self.code, "request_id": request_id}
+
+
+def parameter_error(detail: str = "") -> ApiError:
+    return ApiError(400, PARAMETER_ERROR, f"Parameter error.{' ' + detail if detail else ''}")
+
+
+def request_is_null() -> ApiError:
+    return ApiError(400, REQUEST_IS_NULL, "The request is null.")
+
+
+def server_error() -> ApiError:
+    return ApiError(500, SERVER_ERROR, "server error.")
+
+
+def busy(code: str) -> ApiError:
+    return ApiError(409, code, BUSY_MESSAGE)
+
+
+def api_not_found() -> GatewayError:
+    return GatewayError(
+        404, "APIGW.0101", "The API does not exist or has not been published in the environment"
+    )
+
+
+def unauthorized(detail: str) -> GatewayError:
+    return GatewayError(401, "APIGW.0301", f"Incorrect IAM authentication information: {detail}")
+
+
+def token_expired() -> GatewayError:
+    return GatewayError(401, "APIGW.0307", "The token must be updated.")
+
+
+def throttled(retry_after: float | None) -> GatewayError:
+    headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+    return GatewayError(
+        429,
+        "APIGW.0308",
+        "The throttling threshold has been reached: policy user over ratelimit,limit:200,time:1 second",
+        headers,
+    )

@@ -1,0 +1,326 @@
+"""The simulator on the wire: an aiohttp app in front of the pure backend, with gateway behaviour and faults.
+
+One catch-all handler does what the API gateway and the backend do, in order:
+
+    count the request (stats) -> decide its faults (seeded) -> latency -> drop_before / stall
+    -> route (404 APIGW.0101) -> authenticate (401 APIGW.0301/0307) -> throttle_429 -> error_500
+    -> backend (§1-§3) -> drop_after (PUT) -> answer, with X-Request-Id on every response
+
+Routing is ours rather than aiohttp's so a wrong method or path gets the gateway's JSON 404, and every
+request, even a dropped or unknown one, is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from .auth import Authenticator, TokenAuth, WireRequest
+from .config import Faults, SimulatorConfig
+from .errors import ApiError, api_not_found, server_error, throttled
+from .faults import FaultDecider, FaultDecision
+from .service import Backend, Reply
+from .state import Clock, Fleet
+from .stats import RequestRecord, Stats
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a backend handler needs from one request."""
+
+    params: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    content_type: str | None
+    now: float
+
+
+Handler = Callable[[Backend, SimulatorConfig, Call], Reply]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    auth: bool = True  # False for routes that issue credentials (e.g. a future POST /v3/auth/tokens, §7)
+
+
+_SEGMENT = r"(?P<{}>[^/]+)"
+_PROJECT = _SEGMENT.format("project_id")
+_INSTANCE = _SEGMENT.format("instance_id")
+_PROXY = _SEGMENT.format("proxy_id")
+
+
+def _put_consistency(backend: Backend, config: SimulatorConfig, call: Call) -> Reply:
+    p = call.params
+    return backend.change_consistency(
+        config, p["project_id"], p["instance_id"], p["proxy_id"], call.body, call.content_type, call.now
+    )
+
+
+def _list_proxies(backend: Backend, config: SimulatorConfig, call: Call) -> Reply:
+    return backend.list_proxies(
+        config, call.params["project_id"], call.params["instance_id"], call.query, call.now
+    )
+
+
+def _get_job(backend: Backend, config: SimulatorConfig, call: Call) -> Reply:
+    return backend.get_job(config, call.params["project_id"], call.query, call.now)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "put_consistency",
+        "PUT",
+        re.compile(rf"/v3/{_PROJECT}/instances/{_INSTANCE}/proxy/{_PROXY}/session-consistence"),
+        _put_consistency,
+    ),
+    Route("list_proxies", "GET", re.compile(rf"/v3/{_PROJECT}/instances/{_INSTANCE}/proxies"), _list_proxies),
+    Route("get_job", "GET", re.compile(rf"/v3/{_PROJECT}/jobs"), _get_job),
+)
+
+
+def match_route(
+    method: str, path: str, routes: tuple[Route, ...] = ROUTES
+) -> tuple[Route | None, dict[str, str]]:
+    """The route for (method, path) and its path parameters; a known path with another method is no match."""
+    for route in routes:
+        found = route.pattern.fullmatch(path)
+        if found and route.method == method:
+            return route, found.groupdict()
+    return None, {}
+
+
+def _json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+class Simulator:
+    """The simulated service on a local port; `async with Simulator(fleet) as sim:` then talk to `sim.url`."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        config: SimulatorConfig = SimulatorConfig(),  # noqa: B008 - frozen, shared safely
+        *,
+        clock: Clock = time.monotonic,
+        auth: Authenticator | None = None,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        fleet.bind_clock(clock)
+        self.fleet = fleet
+        self.stats = Stats()
+        self.auth = auth  # None: token auth from config.tokens / config.expired_tokens
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._config = config
+        self._decider = FaultDecider(config.faults)
+        self._backend = Backend(fleet, job_fails=lambda rate: self._decider.job_fails(rate))
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self._closing: asyncio.Event | None = None
+
+    # --- configuration, changeable while running ------------------------------------------------------
+
+    @property
+    def config(self) -> SimulatorConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: SimulatorConfig) -> None:
+        if config.faults != self._config.faults:
+            self._decider = FaultDecider(config.faults)  # new faults: the seeded sequence starts over
+        self._config = config
+
+    def set_faults(self, faults: Faults | None = None, **changes: Any) -> None:
+        """Replace the faults (`set_faults(Faults(...))`) or change some (`set_faults(error_500=1.0)`)."""
+        self.config = replace(self._config, faults=replace(faults or self._config.faults, **changes))
+
+    def set_config(self, **changes: Any) -> None:
+        self.config = replace(self._config, **changes)
+
+    # --- life cycle -----------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the simulator is not started")
+        return self._url
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on host:port (0: a free port) and return the base URL."""
+        if self._runner is not None:
+            raise RuntimeError("the simulator is already started")
+        self._closing = asyncio.Event()
+        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
+        self._url = f"http://{bound_host}:{bound_port}"
+        return self._url
+
+    async def close(self) -> None:
+        if self._closing is not None:
+            self._closing.set()  # stalled requests give up (and are dropped) instead of holding shutdown
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        self._url = None
+
+    async def __aenter__(self) -> Simulator:
+        if self._runner is None:
+            await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- one request ------------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrival = self._clock()
+        request_id = uuid.uuid4().hex
+        route, params = match_route(request.method, request.path)
+        decision = self._decider.decide(request.method)
+        config = self._config
+        index = self.stats.arrived(
+            RequestRecord(
+                arrival,
+                request.method,
+                route.name if route else "unknown",
+                request_id=request_id,
+                project_id=params.get("project_id"),
+                instance_id=params.get("instance_id"),
+                proxy_id=params.get("proxy_id"),
+            )
+        )
+        if config.faults.latency:
+            await asyncio.sleep(config.faults.latency)
+        if decision.drop_before:
+            return self._drop(request, index, "drop_before")
+        if decision.stall and await self._stall(config.faults.stall_seconds):
+            return self._drop(request, index, "stall")
+        fault = "stall" if decision.stall else None
+        body = await request.read()
+        try:
+            reply = self._answer(request, route, params, body, decision, config)
+            response = _json_response(reply.status, reply.body)
+        except ApiError as error:
+            fault = error.injected or fault
+            response = _json_response(error.status, error.body(request_id), error.headers)
+        if decision.drop_after and route is not None and route.name == "put_consistency":
+            return self._drop(request, index, "drop_after")
+        response.headers["X-Request-Id"] = request_id
+        self.stats.answered(index, response.status, fault)
+        return response
+
+    def _answer(
+        self,
+        request: web.Request,
+        route: Route | None,
+        params: Mapping[str, str],
+        body: bytes,
+        decision: FaultDecision,
+        config: SimulatorConfig,
+    ) -> Reply:
+        """The gateway's checks, injected refusals, then the backend; raises `ApiError` for error answers."""
+        if route is None:
+            raise api_not_found()
+        if route.auth:
+            wire = WireRequest(
+                method=request.method,
+                path=request.raw_path.split("?", 1)[0],
+                query_string=request.query_string,
+                headers=request.headers,
+                body=body,
+                host=request.host,
+            )
+            authenticator = self.auth or TokenAuth(config.tokens, config.expired_tokens)
+            authenticator.authenticate(wire, self._wall_clock())
+        if decision.throttle_429:
+            raise throttled(config.faults.retry_after).as_injected("throttle_429")
+        if decision.error_500:
+            raise server_error().as_injected("error_500")  # refused before the backend: nothing is applied
+        call = Call(params, request.query, body, request.headers.get("Content-Type"), self._clock())
+        reply = route.handler(self._backend, config, call)
+        if reply.job is not None:
+            job = reply.job
+            self.stats.job_created((job.project_id, job.instance_id, job.proxy_id))
+        return reply
+
+    async def _stall(self, seconds: float) -> bool:
+        """Hold the request; True if the simulator is closing meanwhile (then the request is dropped)."""
+        assert self._closing is not None
+        try:
+            await asyncio.wait_for(self._closing.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def _drop(self, request: web.Request, index: int, fault: str) -> web.StreamResponse:
+        """Close the connection without a byte of answer; aiohttp's later write to it is a no-op."""
+        if request.transport is not None:
+            request.transport.abort()
+        self.stats.answered(index, None, fault)
+        return web.Response(status=204)
+
+
+def run_simulator(
+    fleet: Fleet,
+    config: SimulatorConfig = SimulatorConfig(),  # noqa: B008 - frozen, shared safely
+    host: str = "127.0.0.1",
+    port: int = 8443,
+    *,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the simulator (plain HTTP) until SIGINT or SIGTERM; `ready(url)` is called once it listens."""
+    asyncio.run(_serve(fleet, config, host, port, ready))
+
+
+async def _serve(
+    fleet: Fleet, config: SimulatorConfig, host: str, port: int, ready: Callable[[str], None] | None
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    simulator = Simulator(fleet, config)
+    try:
+        url = await simulator.start(host, port)
+        if ready is not None:
+            ready(url)
+        await stop.wait()
+    finally:
+        await simulator.close()
+        for signum in signals:
+            loop.remove_signal_handler(signum)
