@@ -256,18 +256,12 @@ def test_noop_as_error_and_as_job(fleet: Fleet) -> None:
 
 
 @pytest.mark.parametrize(
-    ("switch", "value", "status", "code"),
-    [
-        ("instance_not_found", "404", 404, "DBS.200002"),
-        ("instance_not_found", "409", 409, "DBS.200932"),
-        ("instance_not_found", "400", 400, "DBS.201028"),
-    ],
+    ("value", "status", "code"),
+    [("404", 404, "DBS.200002"), ("409", 409, "DBS.200932"), ("400", 400, "DBS.201028")],
 )
-def test_unknown_instance_answers_are_switchable(
-    fleet: Fleet, switch: str, value: str, status: int, code: str
-) -> None:
+def test_unknown_instance_answers_are_switchable(fleet: Fleet, value: str, status: int, code: str) -> None:
     """An unknown instance answers per the instance_not_found switch."""
-    config = replace(SimulatorConfig(), **{switch: value})
+    config = SimulatorConfig(instance_not_found=value)
     with pytest.raises(ApiError) as caught:
         change(Backend(fleet), config, X, 100.0, instance="nope", session_consistence="true")
     assert (caught.value.status, caught.value.code) == (status, code)
