@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.endpoints import KNOWN_REGIONS, REGION_RE, check_endpoint, endpoint_for_region, is_loopback_host
+from orchestrator.endpoints import (
+    KNOWN_REGIONS,
+    REGION_RE,
+    check_endpoint,
+    endpoint_for_region,
+    is_loopback_host,
+)
 
 
 @pytest.mark.parametrize(
@@ -89,9 +95,17 @@ def test_check_endpoint_rejects_unsafe_urls(url: str, why: str) -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("localhost", True), ("127.0.0.1", True), ("127.255.0.9", True), ("::1", True),
-     ("10.0.0.1", False), ("0.0.0.0", False), ("example.com", False), ("", False)],
-)  # fmt: skip
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.255.0.9", True),
+        ("::1", True),
+        ("10.0.0.1", False),
+        ("0.0.0.0", False),  # noqa: S104  # a host string under test, not a bind address
+        ("example.com", False),
+        ("", False),
+    ],
+)
 def test_is_loopback_host(host: str, loopback: bool) -> None:
     """Only localhost, 127.0.0.0/8 and ::1 count as loopback."""
     assert is_loopback_host(host) is loopback
