@@ -68,11 +68,14 @@ class Faults:
 
     error_500: float = 0.0  # 500 DBS.05000000 "server error."; the change is NOT applied
     throttle_429: float = 0.0  # 429 APIGW.0308 from the gateway (body carries request_id); NOT applied
-    retry_after: float | None = 1.0  # Retry-After seconds on injected 429s; None: no header ([UNK §8])
+    retry_after: float | None = 1.0  # Retry-After on injected 429s ("1", "0.25"); None: no header [UNK §8]
     drop_before: float = 0.0  # close the connection without answering; the change is NOT applied
     drop_after: float = 0.0  # PUT only: apply the change (create the job), then close without answering
+    # latency and stall are real seconds (asyncio.sleep), not the injected clock's
     latency: float = 0.0  # seconds added before answering every request
-    stall: float = 0.0  # probability of holding a request `stall_seconds` (beyond the client's timeout)
+    # probability of holding a request `stall_seconds` (beyond the client's timeout) before handling it as
+    # usual: a stalled PUT is applied late, after its client gave up; closing the simulator drops it instead
+    stall: float = 0.0
     stall_seconds: float = 60.0
     seed: int = 0
 
