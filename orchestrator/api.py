@@ -153,6 +153,12 @@ class HttpApi:
             connector=connector,
             trace_configs=[self.wire.trace_config()],
         )
+        # aiohttp (since 3.10) silently re-sends an idempotent request, PUT included, once after a dropped
+        # connection, even a fresh one; for us that is a second change request the engine never decided to
+        # send. There is no public switch (aio-libs/aiohttp#10790), so turn the private one off where it
+        # exists; the wire counter still reports any re-send a future aiohttp might make.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
         return self
 
     async def __aexit__(self, *exc: object) -> None:
