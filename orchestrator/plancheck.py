@@ -184,9 +184,10 @@ _TEXT_FIELDS: Final = frozenset(
     {"name", "region", "endpoint", "project_id", "defaults.mode"}
     | {f"targets[].{key}" for key in ("instance_id", "proxy_id", "mode", "project_id")}
 )
-# Every key by the path where it belongs, to answer "unknown key 'rate'" with "did you mean 'limits.rate'?".
-_HOME: Final = {
-    key: f"{s}.{key}" if s else key for s, keys in _KEYS.items() for key in keys if s != "targets[]"
+# Where each section key belongs, to answer "unknown key 'rate'" with "did you mean 'limits.rate'?".
+_HOMES: Final = {
+    key: [f"{s}.{key}" for s in ("limits", "retry", "jobs", "defaults") if key in _KEYS[s]]
+    for key in {key for s in ("limits", "retry", "jobs", "defaults") for key in _KEYS[s]}
 }
 
 
@@ -281,12 +282,11 @@ class _Checker:
     def unknown_key(self, path: Path) -> str:
         key = str(path[-1])
         allowed = _KEYS.get(_spec_key(path[:-1]), ())
-        home = _HOME.get(key)
-        if home and path[:-1] == ():
-            return f"unknown key {key!r} (did you mean {home!r}?)"
-        close = difflib.get_close_matches(key, allowed, n=1)
+        homes = _HOMES.get(key) if len(path) == 1 else None
+        close = [repr(home) for home in homes] if homes else difflib.get_close_matches(key, allowed, n=1)
         if close:
-            return f"unknown key {key!r} (did you mean {close[0]!r}?)"
+            suggestion = " or ".join(close) if homes else repr(close[0])
+            return f"unknown key {show(key)} (did you mean {suggestion}?)"
         return f"unknown key {show(key)}; allowed: {', '.join(allowed)}"
 
     def check_texts_and_numbers(self) -> None:

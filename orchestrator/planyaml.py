@@ -259,7 +259,3 @@ class _Builder:
 def odd_number(scalar: Scalar) -> bool:
     """True for a plain YAML 1.1 number written as octal, hex, binary, sexagesimal or with underscores."""
     return scalar.plain and scalar.tag in (_INT, _FLOAT) and _ODD_NUMBER_RE.fullmatch(scalar.text) is not None
-
-
-def is_text_tag(tag: str) -> bool:
-    return tag == _STR

@@ -245,6 +245,13 @@ def test_a_section_key_at_the_top_level_points_to_its_section() -> None:
     ]
 
 
+def test_a_key_of_two_sections_suggests_both() -> None:
+    """`timeout` at the top level suggests retry.timeout and jobs.timeout."""
+    assert issues(plan_with("timeout: 5s\n")) == [
+        "p.yaml:6:1: timeout: unknown key 'timeout' (did you mean 'retry.timeout' or 'jobs.timeout'?)"
+    ]
+
+
 def test_unknown_keys_in_a_target_are_reported() -> None:
     """A target's unknown key is located at the key, with its index in the field path."""
     text = HEAD + ONE_TARGET + f"  - instance_id: {INSTANCE}\n    proxy: {'b' * 32}po01\n"
