@@ -125,10 +125,7 @@ def discover_credentials(
 ) -> Credentials:
     """The first complete set of credentials in precedence order; UsageError if one is half-set or none is."""
     found: Credentials | None = (
-        _aksk_from_env(env)
-        or _aksk_from_file(env, read_file)
-        or _token_from_env(env)
-        or _password_from_env(env)
+        _aksk_from_env(env) or _aksk_from_file(env, read_file) or _token_from_env(env) or _password_from_env(env)
     )
     if found is None:
         raise UsageError(
@@ -151,9 +148,7 @@ def _complete(values: Mapping[str, str | None], where: str) -> dict[str, str] | 
         return None
     missing = [name for name in values if name not in given]
     if missing:
-        raise UsageError(
-            f"incomplete credentials{where}: {_listing(list(given))} set but {_listing(missing)} not"
-        )
+        raise UsageError(f"incomplete credentials{where}: {_listing(list(given))} set but {_listing(missing)} not")
     return given
 
 
@@ -226,9 +221,7 @@ def _password_from_env(env: Mapping[str, str]) -> PasswordCredentials | None:
     found = _complete(values, " in the environment")
     if found is None:
         return None
-    return PasswordCredentials(
-        found[ENV_USERNAME], found[ENV_PASSWORD], found[ENV_DOMAIN_NAME], source="environment"
-    )
+    return PasswordCredentials(found[ENV_USERNAME], found[ENV_PASSWORD], found[ENV_DOMAIN_NAME], source="environment")
 
 
 def iam_token_request_body(

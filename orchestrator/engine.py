@@ -17,6 +17,7 @@ proxy the engine reads the instance's listing again: if the proxy is at its goal
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections import deque
@@ -143,7 +144,11 @@ class Engine:
             status, code, msg = view.call.describe()
             for target in targets:
                 self._emit_plain(
-                    target, None, Outcome.FAILED, started, call=view.call,
+                    target,
+                    None,
+                    Outcome.FAILED,
+                    started,
+                    call=view.call,
                     error=(status, code or "listing_failed", view.problem or msg),
                 )
             return
@@ -151,7 +156,10 @@ class Engine:
         if not steps:
             for target in targets:
                 self._emit_plain(
-                    target, None, Outcome.FAILED, started,
+                    target,
+                    None,
+                    Outcome.FAILED,
+                    started,
                     error=(None, "no_proxies", "the instance's proxy listing is empty"),
                 )
             return
@@ -162,7 +170,9 @@ class Engine:
                 self._emit(step, Outcome.UNCHANGED, started, note="already at the goal; nothing sent")
             elif step.action is Action.MISSING:
                 self._emit(
-                    step, Outcome.FAILED, started,
+                    step,
+                    Outcome.FAILED,
+                    started,
                     error=(None, "proxy_not_found", "the proxy is not in the instance's proxy listing"),
                 )
             elif self._dry_run:
@@ -193,10 +203,7 @@ class Engine:
         attempts = wire = 0
         for _ in range(MAX_PAGES):
             self.stats.listings += 1
-            call = await self.call(
-                "list",
-                lambda o=offset: self._api.list_proxies(project_id, instance_id, offset=o, limit=PAGE_LIMIT),
-            )
+            call = await self.call("list", functools.partial(self._list_page, project_id, instance_id, offset))
             attempts += call.attempts
             wire += call.wire
             total = CallResult(call.reply, call.error, attempts, wire)
@@ -213,6 +220,9 @@ class Engine:
             offset += len(page)
         return InstanceView(None, total, problem=f"listing did not end after {MAX_PAGES} pages")
 
+    def _list_page(self, project_id: str, instance_id: str, offset: int) -> Awaitable[Reply]:
+        return self._api.list_proxies(project_id, instance_id, offset=offset, limit=PAGE_LIMIT)
+
     # --- changing -----------------------------------------------------------------------------------------
 
     async def _change(self, step: Step) -> str | None:
@@ -225,13 +235,21 @@ class Engine:
                 settled = await self._settled_after_ambiguity(step)
                 if settled is True:
                     self._emit(
-                        step, Outcome.SUBMITTED, started, attempts=attempts, wire=wire,
+                        step,
+                        Outcome.SUBMITTED,
+                        started,
+                        attempts=attempts,
+                        wire=wire,
                         note="an earlier attempt's answer was lost, but the listing shows the proxy at its goal",
                     )
                     return None
                 if settled is None:
                     self._emit(
-                        step, Outcome.UNKNOWN, started, attempts=attempts, wire=wire,
+                        step,
+                        Outcome.UNKNOWN,
+                        started,
+                        attempts=attempts,
+                        wire=wire,
                         error=(None, "outcome_unknown", "an attempt's answer was lost and the state cannot be read"),
                     )
                     return None
@@ -244,12 +262,19 @@ class Engine:
             if reply is not None and reply.ok:
                 job_id = reply.body.get("job_id") if isinstance(reply.body, dict) else None
                 if isinstance(job_id, str) and job_id:
-                    self._emit(step, Outcome.SUBMITTED, started, attempts=attempts, wire=wire, reply=reply, job_id=job_id)
+                    self._emit(
+                        step, Outcome.SUBMITTED, started, attempts=attempts, wire=wire, reply=reply, job_id=job_id
+                    )
                     return job_id
                 # Contract §10: a no-op may answer 200 without a job; we never send no-ops, so this is a failure.
                 what = "a JSON object without job_id" if isinstance(reply.body, dict) else "no JSON object"
                 self._emit(
-                    step, Outcome.FAILED, started, attempts=attempts, wire=wire, reply=reply,
+                    step,
+                    Outcome.FAILED,
+                    started,
+                    attempts=attempts,
+                    wire=wire,
+                    reply=reply,
                     error=(reply.status, "no_job_id", f"the service answered {reply.status} with {what}"),
                 )
                 return None
@@ -310,7 +335,7 @@ class Engine:
             if reply is not None and reply.ok:
                 return CallResult(reply, None, attempts, wire)
             decision = decide(attempts, self._failure(reply, error), self._retry, self._rng)
-            if not decision.retry or self._stopping.is_set() and route != "job":
+            if not decision.retry or (self._stopping.is_set() and route != "job"):
                 return CallResult(reply, error, attempts, wire)
             self.stats.retries += 1
             await self._sleep(decision.delay)
@@ -383,8 +408,13 @@ class Engine:
     ) -> None:
         step = Step(target.project_id, target.instance_id, target.proxy_id, mode_before, target.mode, Action.CHANGE)
         self._emit(
-            step, outcome, started,
-            attempts=call.attempts if call else 0, wire=call.wire if call else 0, error=error, note=note,
+            step,
+            outcome,
+            started,
+            attempts=call.attempts if call else 0,
+            wire=call.wire if call else 0,
+            error=error,
+            note=note,
         )
 
 

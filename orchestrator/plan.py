@@ -34,7 +34,8 @@ class Rate:
         return self.count / self.period
 
     def __str__(self) -> str:
-        return f"{self.count}/{self.period:g}s"
+        units = {1.0: "s", 60.0: "min", 3600.0: "h"}
+        return f"{self.count}/{units[self.period]}" if self.period in units else f"{self.count}/{self.period:g}s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +125,7 @@ _DURATION_RE: Final = re.compile(
     r"(?:(?P<s>[0-9]+(?:\.[0-9]+)?)s)?(?:(?P<ms>[0-9]+(?:\.[0-9]+)?)ms)?"
 )
 _DURATION_UNITS: Final = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-RATE_ALLOWED: Final = (
-    "N/s, N/min or N/h with N a positive integer (10/s, 600/min), or a positive number per second"
-)
+RATE_ALLOWED: Final = "N/s, N/min or N/h with N a positive integer (10/s, 600/min), or a positive number per second"
 DURATION_ALLOWED: Final = "a number of seconds, or h/m/s/ms parts in that order such as 500ms, 30s, 1m30s, 2h"
 
 

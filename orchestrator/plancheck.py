@@ -206,9 +206,7 @@ def _describe(value: object, scalar: Scalar | None) -> str:
     if isinstance(value, int | float):
         return f"the number {scalar.text if scalar else value}"
     if isinstance(value, datetime | date):
-        return (
-            f"the {'timestamp' if isinstance(value, datetime) else 'date'} {scalar.text if scalar else value}"
-        )
+        return f"the {'timestamp' if isinstance(value, datetime) else 'date'} {scalar.text if scalar else value}"
     if isinstance(value, str):
         return show(value)
     return "a list" if isinstance(value, list) else "a mapping"
@@ -368,9 +366,7 @@ class _Checker:
     def check_targets(self, top: dict[str, object], targets: list[object]) -> None:
         """Fill in project_id and mode from the top level, then refuse duplicate and ambiguous targets."""
         defaults = top.get("defaults")
-        has_default_mode = (isinstance(defaults, dict) and "mode" in defaults) or not self.is_ok(
-            ("defaults",)
-        )
+        has_default_mode = (isinstance(defaults, dict) and "mode" in defaults) or not self.is_ok(("defaults",))
         first: dict[tuple[str, str, str], int] = {}  # (project, instance, proxy) -> first target with it
         every: dict[tuple[str, str], int] = {}  # (project, instance) -> first target with proxy_id: all
         named: dict[tuple[str, str], int] = {}  # (project, instance) -> first target with an explicit proxy
@@ -382,9 +378,7 @@ class _Checker:
                 message = f"missing mode and no defaults.mode is set; allowed: {', '.join(MODES)}"
                 self.add((*path, "mode"), path, message)
             if "project_id" not in target and "project_id" not in top:
-                message = (
-                    f"missing project_id and no top-level project_id; allowed: {ID_ALLOWED['project_id']}"
-                )
+                message = f"missing project_id and no top-level project_id; allowed: {ID_ALLOWED['project_id']}"
                 self.add((*path, "project_id"), path, message)
             project_path = (*path, "project_id") if "project_id" in target else ("project_id",)
             project, instance = self.raw(project_path), self.raw((*path, "instance_id"))
@@ -402,9 +396,7 @@ class _Checker:
     ) -> None:
         path, instance = ("targets", index), key[:2]
         if key in first:
-            message = (
-                f"duplicate target: same project_id, instance_id and proxy_id as {self.where(first[key])}"
-            )
+            message = f"duplicate target: same project_id, instance_id and proxy_id as {self.where(first[key])}"
             self.add(path, path, f"{message}; keep one")
             return
         first[key] = index

@@ -32,9 +32,7 @@ Path = tuple[str | int, ...]
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _TAG = "tag:yaml.org,2002:"
-_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP = (
-    _TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")
-)
+_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP = (_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
 # Plain `<<` and `=` in a value position resolve to these tags; SafeLoader would then fail with an obscure
 # error. As values we read them as the text they are (and let validation judge it).
 _TEXT_TAGS: Final = frozenset({_STR, _TAG + "merge", _TAG + "value"})
@@ -130,9 +128,7 @@ def _check_depth(text: str, file: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                line, column = (
-                    (event.start_mark.line, event.start_mark.column) if event.start_mark else (0, 0)
-                )
+                line, column = (event.start_mark.line, event.start_mark.column) if event.start_mark else (0, 0)
                 raise PlanError([_too_deep(file, Mark(line + 1, column + 1))])
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
@@ -176,9 +172,7 @@ class _Builder:
         if depth >= MAX_DEPTH:  # only reachable through aliases: the event scan bounds plain nesting
             raise PlanError([_too_deep(self.doc.file, mark)])
         if id(node) in self._open:
-            raise PlanError(
-                [self._issue(mark, (), "an alias is used inside its own anchor (recursive YAML)")]
-            )
+            raise PlanError([self._issue(mark, (), "an alias is used inside its own anchor (recursive YAML)")])
         if node.tag not in (_TAG + "seq", _TAG + "map"):
             self._unsupported(node, path, mark)
             return None
@@ -212,9 +206,7 @@ class _Builder:
                 self._report(key_mark, (*path, key), "merge keys (<<) are not supported; write the keys out")
                 continue
             if key in first_line:
-                message = (
-                    f"duplicate key {key!r} (lines {first_line[key]} and {key_mark.line}); keep only one"
-                )
+                message = f"duplicate key {key!r} (lines {first_line[key]} and {key_mark.line}); keep only one"
                 self._report(key_mark, (*path, key), message)
                 continue
             first_line[key] = key_mark.line

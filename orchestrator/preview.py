@@ -75,7 +75,7 @@ def parse_proxy_page(body: Any) -> list[ObservedProxy]:
 def resolve(targets: Sequence[Target], observed: Sequence[ObservedProxy]) -> list[Step]:
     """Concrete steps for the targets of one instance, in plan order (`all` expands in listing order)."""
     by_id: Mapping[str, ObservedProxy] = {p.proxy_id: p for p in observed}
-    steps = []
+    steps: list[Step] = []
     for target in targets:
         if target.proxy_id == ALL_PROXIES:
             steps.extend(_step(target, p.proxy_id, p) for p in observed)

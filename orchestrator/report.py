@@ -137,6 +137,8 @@ class Report:
                 _order_keys,
                 structlog.processors.JSONRenderer(sort_keys=False, ensure_ascii=False),
             ],
+            # Explicit, so that the human logs' global level filter (structlog.configure) never drops a line.
+            wrapper_class=structlog.make_filtering_bound_logger(0),
             context_class=dict,
             cache_logger_on_first_use=True,
         ).bind(run_id=run_id)

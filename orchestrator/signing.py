@@ -251,9 +251,7 @@ def parse_authorization(value: str) -> tuple[str, tuple[str, ...], str]:
     """`(access key, signed header names, signature)` from an Authorization value; ValueError if malformed."""
     match = _AUTHORIZATION_RE.fullmatch(value.strip())
     if match is None:
-        raise ValueError(
-            f"the Authorization header is not of the form '{ALGORITHM} Access=…, SignedHeaders=…'"
-        )
+        raise ValueError(f"the Authorization header is not of the form '{ALGORITHM} Access=…, SignedHeaders=…'")
     signed = tuple(match["signed"].split(";"))
     if not all(signed):
         raise ValueError("the Authorization header names an empty signed header")

@@ -25,8 +25,13 @@ def proxy_id(n: int) -> str:
 
 def make_plan(targets: list[Target], **overrides: object) -> Plan:
     fields: dict[str, object] = dict(
-        path="plans/test.yaml", name="test", digest="0" * 64, region="cn-north-4", endpoint=None,
-        project_id=PROJECT, limits=Limits(Rate(1000, 1.0), 10, 1),
+        path="plans/test.yaml",
+        name="test",
+        digest="0" * 64,
+        region="cn-north-4",
+        endpoint=None,
+        project_id=PROJECT,
+        limits=Limits(Rate(1000, 1.0), 10, 1),
         retry=RetrySettings(attempts=4, base_delay=0.5, max_delay=4.0, timeout=5.0),
         jobs=JobSettings(poll_interval=1.0, timeout=60.0, visibility_grace=5.0),
         targets=tuple(targets),

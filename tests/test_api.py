@@ -24,7 +24,7 @@ Handler = Callable[[web.Request], "asyncio.Future[web.StreamResponse] | web.Stre
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], "asyncio.Future[str]"]]:
+async def serve() -> AsyncIterator[Callable[[Handler], asyncio.Future[str]]]:
     runners: list[web.AppRunner] = []
 
     async def start(handler: Handler) -> str:
@@ -58,7 +58,9 @@ async def test_put_request_on_the_wire(serve) -> None:
     seen: dict[str, object] = {}
 
     async def handler(request: web.Request) -> web.Response:
-        seen.update(method=request.method, path=request.raw_path, headers=dict(request.headers), body=await request.read())
+        seen.update(
+            method=request.method, path=request.raw_path, headers=dict(request.headers), body=await request.read()
+        )
         return web.json_response({"job_id": "j-1"}, headers={"X-Request-Id": "req-9"})
 
     async with api_for(await serve(handler)) as api:

@@ -24,8 +24,8 @@ from orchestrator.errors import UsageError
 AK = "FAKEAKEXAMPLE0000000"
 SK = "FAKESKEXAMPLE00000000000000000000000000"
 # Fake secrets, made to be searched for in messages.
-TOKEN = "MIIsecret-token-value"  # noqa: S105
-PASSWORD = "hunter2-secret"  # noqa: S105
+TOKEN = "MIIsecret-token-value"
+PASSWORD = "hunter2-secret"
 AKSK_ENV = {"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK}
 TOKEN_ENV = {"HUAWEICLOUD_AUTH_TOKEN": TOKEN}
 PASSWORD_ENV = {
@@ -110,7 +110,7 @@ def test_password_is_taken_verbatim() -> None:
     """A password keeps its surrounding spaces, which may be part of it."""
     creds = discover_credentials({**PASSWORD_ENV, "HUAWEICLOUD_PASSWORD": " pw "})
     assert isinstance(creds, PasswordCredentials)
-    assert creds.password == " pw "  # noqa: S105
+    assert creds.password == " pw "
 
 
 def test_empty_variables_count_as_unset() -> None:
@@ -178,9 +178,7 @@ def test_half_set_credentials_name_the_missing_variable(env: dict[str, str], mis
 def test_half_set_credentials_file() -> None:
     """A credentials file with an ak but no sk is an error naming the key and the file."""
     message = usage_error({}, files({DEFAULT_CREDENTIALS_FILE: f"[basic]\nak = {AK}\nsk =\n"}))
-    assert (
-        message == f"incomplete credentials in [basic] of {DEFAULT_CREDENTIALS_FILE}: ak is set but sk is not"
-    )
+    assert message == f"incomplete credentials in [basic] of {DEFAULT_CREDENTIALS_FILE}: ak is set but sk is not"
 
 
 def test_named_credentials_file_must_exist() -> None:
@@ -250,8 +248,7 @@ def test_repr_masks_the_access_key() -> None:
     """The repr shows the AK's ends only and marks the secrets as hidden."""
     shown = repr(AkSkCredentials(AK, SK, None, "p1"))
     assert shown == (
-        "AkSkCredentials(ak='FAKE…0000', sk='***', security_token=None, project_id='p1', "
-        "source='environment')"
+        "AkSkCredentials(ak='FAKE…0000', sk='***', security_token=None, project_id='p1', source='environment')"
     )
 
 

@@ -21,8 +21,13 @@ async def run(api: FakeApi, targets: list[Target], *, dry_run: bool = False, **p
     outcomes: list[TargetOutcome] = []
     clock = FakeClock()
     engine = Engine(
-        api, make_plan(targets, **plan_overrides), on_outcome=outcomes.append, dry_run=dry_run,
-        rng=random.Random(1), sleep=clock.sleep, clock=clock,
+        api,
+        make_plan(targets, **plan_overrides),
+        on_outcome=outcomes.append,
+        dry_run=dry_run,
+        rng=random.Random(1),
+        sleep=clock.sleep,
+        clock=clock,
     )
     await engine.run()
     return {o.proxy_id: o for o in outcomes}, clock, engine
@@ -83,7 +88,12 @@ async def test_400_is_never_retried() -> None:
     outcomes, clock, _ = await run(api, [Target(PROJECT, I1, A, "session")])
     o = outcomes[A]
     assert (o.outcome, o.attempts, o.http_status, o.error_code, o.error_msg) == (
-        Outcome.FAILED, 1, 400, "DBS.200001", "Parameter error.")
+        Outcome.FAILED,
+        1,
+        400,
+        "DBS.200001",
+        "Parameter error.",
+    )
     assert clock.sleeps == [] and api.routes().count("put") == 1
 
 
@@ -180,8 +190,12 @@ async def test_unreadable_state_after_a_lost_answer_is_unknown() -> None:
     """If the answer was lost and the listing then fails, the outcome is `unknown`, never re-sent."""
     api = FakeApi({(PROJECT, I1): {A: "eventual"}})
     api.script["put"] = deque([TransportError("timeout", "no answer", sent=True, wire=1)])
-    api.script["list"] = deque([Reply(200, {"proxy_list": [{"proxy": {"pool_id": A, "consistence_mode": "eventual"}}]}),
-                                Reply(403, {"error_code": "APIGW.0302"})])
+    api.script["list"] = deque(
+        [
+            Reply(200, {"proxy_list": [{"proxy": {"pool_id": A, "consistence_mode": "eventual"}}]}),
+            Reply(403, {"error_code": "APIGW.0302"}),
+        ]
+    )
     outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session")])
     assert outcomes[A].outcome is Outcome.UNKNOWN
     assert api.routes().count("put") == 1
@@ -190,7 +204,11 @@ async def test_unreadable_state_after_a_lost_answer_is_unknown() -> None:
 async def test_listing_failure_fails_every_target_of_that_instance() -> None:
     """An instance that cannot be listed fails all its targets with the listing's error; others proceed."""
     api = FakeApi({(PROJECT, I2): {C: "eventual"}})
-    targets = [Target(PROJECT, I1, A, "session"), Target(PROJECT, I1, "all", "session"), Target(PROJECT, I2, C, "session")]
+    targets = [
+        Target(PROJECT, I1, A, "session"),
+        Target(PROJECT, I1, "all", "session"),
+        Target(PROJECT, I2, C, "session"),
+    ]
     outcomes_list: list[TargetOutcome] = []
     engine = Engine(api, make_plan(targets), on_outcome=outcomes_list.append, sleep=FakeClock().sleep)
     await engine.run()
@@ -243,8 +261,13 @@ async def test_stop_leaves_the_rest_not_started() -> None:
         engine.stop("test stop")
 
     clock = FakeClock()
-    engine = Engine(api, make_plan([Target(PROJECT, I1, p, "session") for p in (A, B, C)]),
-                    on_outcome=on_outcome, sleep=clock.sleep, clock=clock)
+    engine = Engine(
+        api,
+        make_plan([Target(PROJECT, I1, p, "session") for p in (A, B, C)]),
+        on_outcome=on_outcome,
+        sleep=clock.sleep,
+        clock=clock,
+    )
     await engine.run()
     assert [o.outcome for o in outcomes] == [Outcome.SUBMITTED, Outcome.NOT_STARTED, Outcome.NOT_STARTED]
     assert api.routes().count("put") == 1 and outcomes[1].note == "test stop"

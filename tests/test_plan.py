@@ -278,9 +278,7 @@ def test_duplicate_keys_are_found_however_they_are_quoted() -> None:
         + f"targets:\n  - instance_id: {INSTANCE}\n    proxy_id: {PROXY}\n"
         + '    mode: global\n    "mode": eventual\n'
     )
-    assert issues(text) == [
-        "p.yaml:10:5: targets[0].mode: duplicate key 'mode' (lines 9 and 10); keep only one"
-    ]
+    assert issues(text) == ["p.yaml:10:5: targets[0].mode: duplicate key 'mode' (lines 9 and 10); keep only one"]
 
 
 # --- targets ---------------------------------------------------------------------------------------------
@@ -300,9 +298,7 @@ def test_targets_must_be_a_non_empty_list(targets: str, message: str) -> None:
 
 def test_targets_is_required() -> None:
     """A plan without targets says so at the top-level mapping."""
-    assert issues(HEAD) == [
-        "p.yaml:1:1: targets: missing required key 'targets'; expected a non-empty list of targets"
-    ]
+    assert issues(HEAD) == ["p.yaml:1:1: targets: missing required key 'targets'; expected a non-empty list of targets"]
 
 
 def test_a_target_must_be_a_mapping() -> None:
@@ -345,11 +341,7 @@ def test_all_after_an_explicit_proxy_is_ambiguous() -> None:
 
 def test_an_explicit_proxy_after_all_is_ambiguous() -> None:
     """An explicit proxy after `proxy_id: all` of the same instance is ambiguous too."""
-    text = (
-        HEAD
-        + f"targets:\n  - instance_id: {INSTANCE}\n    proxy_id: all\n"
-        + ONE_TARGET.replace("targets:\n", "")
-    )
+    text = HEAD + f"targets:\n  - instance_id: {INSTANCE}\n    proxy_id: all\n" + ONE_TARGET.replace("targets:\n", "")
     assert issues(text) == [
         "p.yaml:9:5: targets[1]: ambiguous: targets[0] (line 7) already covers every proxy of this instance "
         "with proxy_id: all; keep one"
@@ -373,8 +365,7 @@ def test_a_target_without_mode_needs_defaults_mode() -> None:
     """Without defaults.mode, a target lacking mode is an error at that target."""
     text = VALID.replace("defaults:\n  mode: session\n", "")
     assert issues(text) == [
-        "p.yaml:5:5: targets[0].mode: missing mode and no defaults.mode is set; "
-        "allowed: session, global, eventual"
+        "p.yaml:5:5: targets[0].mode: missing mode and no defaults.mode is set; allowed: session, global, eventual"
     ]
 
 
@@ -500,9 +491,7 @@ def test_a_long_invalid_id_is_truncated() -> None:
         ("project_id", 3, 13, PROJECT[:16] + "-" + PROJECT[17:], "32 letters or digits"),
     ],
 )
-def test_invalid_ids_say_what_is_allowed(
-    field: str, line: int, column: int, value: str, allowed: str
-) -> None:
+def test_invalid_ids_say_what_is_allowed(field: str, line: int, column: int, value: str, allowed: str) -> None:
     """An id of the wrong shape is located at its value and the allowed shape is stated."""
     original = {"instance_id": INSTANCE, "project_id": PROJECT}[field]
     text = VALID.replace(f"{field}: {original}", f"{field}: {value}")
@@ -663,15 +652,11 @@ def test_an_unknown_region_without_endpoint_lists_the_known_ones() -> None:
     assert line.endswith(", tr-west-1; or set endpoint")
 
 
-@pytest.mark.parametrize(
-    "region", ["CN-NORTH-4", "cn_north_4", "cn-north", "north-4", "cn-north-4\n", "cn-north-4/x"]
-)
+@pytest.mark.parametrize("region", ["CN-NORTH-4", "cn_north_4", "cn-north", "north-4", "cn-north-4\n", "cn-north-4/x"])
 def test_an_implausible_region_is_invalid(region: str) -> None:
     """A region that is not shaped like one is invalid even with an endpoint."""
     text = VALID.replace("region: cn-north-4", f"region: {json.dumps(region)}\nendpoint: https://example.com")
-    assert issues(text) == [
-        f"p.yaml:2:9: region: invalid region {region!a}; allowed: a region id such as cn-north-4"
-    ]
+    assert issues(text) == [f"p.yaml:2:9: region: invalid region {region!a}; allowed: a region id such as cn-north-4"]
 
 
 def test_an_invalid_endpoint_says_why() -> None:
@@ -688,9 +673,7 @@ def test_an_invalid_name_is_refused(name: str) -> None:
     """A name must be 1 to 64 letters, digits, '.', '_' or '-' (it ends up in file names)."""
     (line,) = issues(plan_with(f"name: {name}\n"))
     assert line.startswith("p.yaml:6:7: name: invalid name ")
-    assert line.endswith(
-        "; allowed: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-    )
+    assert line.endswith("; allowed: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 
 
 @pytest.mark.parametrize(("section", "column"), [("limits", 8), ("retry", 7), ("jobs", 6), ("defaults", 10)])
@@ -727,8 +710,7 @@ targets:
   - foo
 """
     assert issues(text) == [
-        "p.yaml:2:7: name: unquoted `yes` is read by YAML as the boolean true; quote it ('yes') if you meant "
-        "the text",
+        "p.yaml:2:7: name: unquoted `yes` is read by YAML as the boolean true; quote it ('yes') if you meant the text",
         "p.yaml:5:3: limits.concurency: unknown key 'concurency' (did you mean 'concurrency'?)",
         "p.yaml:6:9: limits.rate: invalid rate 'fast'; allowed: N/s, N/min or N/h with N a positive integer "
         "(10/s, 600/min), or a positive number per second",
@@ -743,8 +725,7 @@ targets:
         "p.yaml:14:15: targets[1].proxy_id: invalid proxy_id 'x/../y'; allowed: 'all', or 28 to 32 "
         "letters or digits followed by 'po' and two digits",
         "p.yaml:16:5: targets[1].mode: duplicate key 'mode' (lines 15 and 16); keep only one",
-        "p.yaml:17:5: targets[2]: expected a mapping with the keys instance_id, proxy_id, mode, project_id, "
-        "got 'foo'",
+        "p.yaml:17:5: targets[2]: expected a mapping with the keys instance_id, proxy_id, mode, project_id, got 'foo'",
     ]
 
 
@@ -896,7 +877,7 @@ def test_the_example_plans_are_valid(name: str) -> None:
 def test_the_demo_plan_is_what_its_script_makes(tmp_path: Path) -> None:
     """plans/demo.yaml is exactly the output of plans/make_demo.py, and is the size it promises."""
     out = tmp_path / "demo.yaml"
-    subprocess.run([sys.executable, str(PLANS / "make_demo.py"), str(out)], check=True)  # noqa: S603
+    subprocess.run([sys.executable, str(PLANS / "make_demo.py"), str(out)], check=True)
     assert out.read_bytes() == (PLANS / "demo.yaml").read_bytes()
     plan = load_plan(out)
     instances = {t.instance_id for t in plan.targets}

@@ -130,9 +130,7 @@ def test_control_characters_are_located() -> None:
     assert line.startswith("p.yaml:2:9: invalid YAML: ")
 
 
-@pytest.mark.parametrize(
-    "text", ["", "\n\n", "# only a comment\n", "---\n", "--- # nothing\n", "null\n", "~\n"]
-)
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n", "--- # nothing\n", "null\n", "~\n"])
 def test_an_empty_document_is_an_error(text: str) -> None:
     """A plan with no document (or only comments) is an error, not an empty plan."""
     assert issues(text) == ["p.yaml:1:1: the plan is empty; expected a mapping with version and targets"]
@@ -182,9 +180,7 @@ def test_billion_laughs_is_refused() -> None:
 
 def test_deep_nesting_is_refused_without_crashing() -> None:
     """Nesting deeper than 50 is refused, even 200 000 levels deep (libyaml's composer would segfault)."""
-    assert issues("a: " + "[" * 200_000 + "]" * 200_000) == [
-        "p.yaml:1:53: the YAML is nested deeper than 50 levels"
-    ]
+    assert issues("a: " + "[" * 200_000 + "]" * 200_000) == ["p.yaml:1:53: the YAML is nested deeper than 50 levels"]
     assert issues("a:\n" + "".join("  " * i + "- \n" for i in range(60)))[0].endswith("deeper than 50 levels")
 
 
@@ -224,9 +220,7 @@ def test_merge_keys_are_not_supported() -> None:
 
 def test_a_key_must_be_a_scalar() -> None:
     """A list used as a mapping key is an error at that key."""
-    assert issues(plan_with("? [a, b]\n: 1\n")) == [
-        "p.yaml:6:3: a key must be plain text, not a list or mapping"
-    ]
+    assert issues(plan_with("? [a, b]\n: 1\n")) == ["p.yaml:6:3: a key must be plain text, not a list or mapping"]
 
 
 # --- YAML 1.1 surprises ----------------------------------------------------------------------------------
@@ -273,10 +267,7 @@ def test_numbers_where_an_id_is_expected(yaml_value: str, shown: str | None) -> 
     if shown is None:
         assert line == "p.yaml:3:13: project_id: invalid project_id '1e5'; allowed: 32 letters or digits"
     else:
-        assert (
-            line
-            == f"p.yaml:3:13: project_id: expected a string, got the number {shown}; quote it ('{shown}')"
-        )
+        assert line == f"p.yaml:3:13: project_id: expected a string, got the number {shown}; quote it ('{shown}')"
 
 
 def test_a_number_as_name_must_be_quoted() -> None:
@@ -290,8 +281,7 @@ def test_a_number_as_name_must_be_quoted() -> None:
 def test_dates_where_text_is_expected(value: str) -> None:
     """A YAML date or timestamp where text is expected must be quoted."""
     assert issues(plan_with(f"name: {value}\n")) == [
-        f"p.yaml:6:7: name: unquoted `{value}` is read by YAML as a date; "
-        f"quote it ('{value}') if you meant the text"
+        f"p.yaml:6:7: name: unquoted `{value}` is read by YAML as a date; quote it ('{value}') if you meant the text"
     ]
 
 

@@ -14,13 +14,17 @@ from orchestrator.preview import (
 )
 
 P = "619d3e78f61b4be68bc5aa0b59edcf7b"
-I = "d512257ecca04d96a0f3a9021018a385in07"
+INST = "d512257ecca04d96a0f3a9021018a385in07"
 A = "7bf4a8bbb4f4fb58233a242ee13603bpo01"
 B = "8bf4a8bbb4f4fb58233a242ee13603bpo01"
 
 
 def page(*proxies: tuple[str, object]) -> dict[str, object]:
-    return {"proxy_list": [{"proxy": {"pool_id": pid, "consistence_mode": mode, "status": "ACTIVE"}} for pid, mode in proxies]}
+    return {
+        "proxy_list": [
+            {"proxy": {"pool_id": pid, "consistence_mode": mode, "status": "ACTIVE"}} for pid, mode in proxies
+        ]
+    }
 
 
 def test_parse_reads_pool_id_and_mode() -> None:
@@ -44,7 +48,11 @@ def test_parse_rejects_undocumented_shapes(body: object) -> None:
 
 def test_resolve_marks_change_unchanged_and_missing() -> None:
     """Each explicit target becomes one step: change, unchanged, or missing from the listing."""
-    targets = [Target(P, I, A, "session"), Target(P, I, B, "eventual"), Target(P, I, "x" * 31 + "po01", "global")]
+    targets = [
+        Target(P, INST, A, "session"),
+        Target(P, INST, B, "eventual"),
+        Target(P, INST, "x" * 31 + "po01", "global"),
+    ]
     steps = resolve(targets, parse_proxy_page(page((A, "global"), (B, "eventual"))))
     assert [(s.proxy_id, s.mode_before, s.action) for s in steps] == [
         (A, "global", Action.CHANGE),
@@ -55,7 +63,7 @@ def test_resolve_marks_change_unchanged_and_missing() -> None:
 
 def test_resolve_expands_all_in_listing_order() -> None:
     """proxy_id: all becomes one step per listed proxy, with the target's mode."""
-    steps = resolve([Target(P, I, "all", "global")], parse_proxy_page(page((B, "session"), (A, "global"))))
+    steps = resolve([Target(P, INST, "all", "global")], parse_proxy_page(page((B, "session"), (A, "global"))))
     assert [(s.proxy_id, s.mode_target, s.action) for s in steps] == [
         (B, "global", Action.CHANGE),
         (A, "global", Action.UNCHANGED),
@@ -64,7 +72,11 @@ def test_resolve_expands_all_in_listing_order() -> None:
 
 def test_summary_and_table() -> None:
     """The summary counts every action; the table lists changes and missing proxies, not unchanged ones."""
-    targets = [Target(P, I, A, "session"), Target(P, I, B, "eventual"), Target(P, I, "y" * 31 + "po01", "global")]
+    targets = [
+        Target(P, INST, A, "session"),
+        Target(P, INST, B, "eventual"),
+        Target(P, INST, "y" * 31 + "po01", "global"),
+    ]
     steps = resolve(targets, parse_proxy_page(page((A, "global"), (B, "eventual"))))
     assert summarize(steps) == {"change": 1, "unchanged": 1, "missing": 1}
     table = render_table(steps)

@@ -8,8 +8,14 @@ from orchestrator.report import Outcome, Report, TargetOutcome
 
 def outcome(**overrides: object) -> TargetOutcome:
     fields: dict[str, object] = dict(
-        project_id="p" * 32, instance_id="i" * 32 + "in07", proxy_id="x" * 31 + "po01",
-        mode_before="eventual", mode_target="session", outcome=Outcome.SUBMITTED, job_id="j-1", attempts=1,
+        project_id="p" * 32,
+        instance_id="i" * 32 + "in07",
+        proxy_id="x" * 31 + "po01",
+        mode_before="eventual",
+        mode_target="session",
+        outcome=Outcome.SUBMITTED,
+        job_id="j-1",
+        attempts=1,
     )
     fields.update(overrides)
     return TargetOutcome(**fields)  # type: ignore[arg-type]
@@ -60,8 +66,22 @@ def test_target_lines_carry_every_schema_field(tmp_path: Path) -> None:
     with Report.open(str(path), run_id="r") as report:
         report.target(outcome(outcome=Outcome.FAILED, job_id=None, http_status=400, error_code="DBS.200001"))
     line = read_lines(path)[0]
-    for key in ("project_id", "instance_id", "proxy_id", "mode_before", "mode_target", "outcome", "job_id",
-                "attempts", "wire_attempts", "http_status", "error_code", "error_msg", "elapsed_ms", "note"):
+    for key in (
+        "project_id",
+        "instance_id",
+        "proxy_id",
+        "mode_before",
+        "mode_target",
+        "outcome",
+        "job_id",
+        "attempts",
+        "wire_attempts",
+        "http_status",
+        "error_code",
+        "error_msg",
+        "elapsed_ms",
+        "note",
+    ):
         assert key in line
     assert line["job_id"] is None and line["http_status"] == 400
 
@@ -76,3 +96,18 @@ def test_secrets_are_redacted_everywhere(tmp_path: Path) -> None:
     text = path.read_text()
     assert secret not in text
     assert "bad token ***!" in text
+
+
+def test_global_log_level_never_filters_the_report(tmp_path: Path) -> None:
+    """The human logs' level (configured globally, e.g. warnings only) has no effect on report lines."""
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    try:
+        path = tmp_path / "r.jsonl"
+        with Report.open(str(path), run_id="r") as report:
+            report.run_started(plan="p.yaml")
+            report.target(outcome())
+        assert [line["event"] for line in read_lines(path)] == ["run_started", "target"]
+    finally:
+        structlog.reset_defaults()

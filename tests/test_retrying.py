@@ -36,7 +36,9 @@ def test_other_409s_are_final() -> None:
     assert not is_retryable(Failure(status=409))
 
 
-@pytest.mark.parametrize(("kind", "expected"), [("connect", True), ("timeout", True), ("dropped", True), ("protocol", False)])
+@pytest.mark.parametrize(
+    ("kind", "expected"), [("connect", True), ("timeout", True), ("dropped", True), ("protocol", False)]
+)
 def test_transport_failures(kind: str, expected: bool) -> None:
     """Connect errors, timeouts and dropped connections are retried; unreadable answers are not."""
     assert is_retryable(Failure(transport=kind)) is expected

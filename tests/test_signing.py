@@ -272,9 +272,7 @@ _requests = st.fixed_dictionaries(
         "query_safe": st.sampled_from(["", "/:@", "!$'()*,;"]),
         "headers": _headers(),
         "body": st.one_of(st.just(b""), st.binary(max_size=64)),
-        "now": st.datetimes(
-            min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC)
-        ),
+        "now": st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC)),
         "ak": _TOKEN,
         "sk": st.text(st.characters(codec="utf-8"), min_size=1, max_size=40),
     }
@@ -353,9 +351,7 @@ def _failure(reason: VerifyFailure, access: str | None = AK) -> VerifyResult:
 def test_signed_requests_verify(req: dict[str, Any]) -> None:
     """Any request we sign passes the gateway check with the same key at the signing instant."""
     url = _url(req)
-    headers = sign_request(
-        req["method"], url, req["headers"], req["body"], ak=req["ak"], sk=req["sk"], now=req["now"]
-    )
+    headers = sign_request(req["method"], url, req["headers"], req["body"], ak=req["ak"], sk=req["sk"], now=req["now"])
     parts = urlsplit(url)
     result = verify_request(
         req["method"],

@@ -22,7 +22,7 @@ I1 = "d512257ecca04d96a0f3a9021018a385in07"
 I2 = "e512257ecca04d96a0f3a9021018a385in07"
 X = "7bf4a8bbb4f4fb58233a242ee13603bpo01"  # the doc's 35-char example
 Y = "8bf4a8bbb4f4fb58233a242ee13603bbpo01"
-TOKEN = "MIItoken"  # noqa: S105 - a fake token
+TOKEN = "MIItoken"
 HEADERS = {"X-Auth-Token": TOKEN}
 
 
@@ -135,9 +135,7 @@ async def test_put_accepts_string_and_bool_session_consistence(
     assert sim.fleet.mode(P, I1, X) == mode
 
 
-async def test_put_accepts_the_sdk_bytes_and_content_type(
-    sim: Simulator, http: aiohttp.ClientSession
-) -> None:
+async def test_put_accepts_the_sdk_bytes_and_content_type(sim: Simulator, http: aiohttp.ClientSession) -> None:
     """The official SDK's exact body and `application/json;charset=utf-8` Content-Type are accepted."""
     data = b'{"session_consistence": "true", "consistence_mode": "global"}'
     headers = {"Content-Type": "application/json;charset=utf-8", "X-Language": "en-us"}
@@ -251,9 +249,7 @@ async def test_listing_shows_the_sdk_fields(sim: Simulator, http: aiohttp.Client
     entry = answer["proxy_list"][0]
     assert set(entry) == {"proxy", "master_node", "readonly_nodes", "htap_nodes"}
     proxy = entry["proxy"]
-    assert {"pool_id", "name", "status", "pool_status", "address", "port", "type", "consistence_mode"} <= set(
-        proxy
-    )
+    assert {"pool_id", "name", "status", "pool_status", "address", "port", "type", "consistence_mode"} <= set(proxy)
     assert (proxy["pool_id"], proxy["status"], proxy["consistence_mode"]) == (X, "ACTIVE", "eventual")
 
 
@@ -378,9 +374,7 @@ async def test_throttle_429_with_and_without_retry_after(
     assert sim.stats.jobs_created == 0
 
 
-async def test_drop_before_closes_without_answer_or_change(
-    sim: Simulator, http: aiohttp.ClientSession
-) -> None:
+async def test_drop_before_closes_without_answer_or_change(sim: Simulator, http: aiohttp.ClientSession) -> None:
     """drop_before closes the connection without a byte; the client sees a disconnect and nothing changes."""
     sim.set_faults(drop_before=1.0)
     with pytest.raises(aiohttp.ClientConnectionError):
@@ -394,9 +388,7 @@ async def test_dropped_connection_sends_no_bytes(sim: Simulator) -> None:
     sim.set_faults(drop_before=1.0)
     host, port = sim.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        f"GET /v3/{P}/instances/{I1}/proxies HTTP/1.1\r\nHost: x\r\nX-Auth-Token: t\r\n\r\n".encode()
-    )
+    writer.write(f"GET /v3/{P}/instances/{I1}/proxies HTTP/1.1\r\nHost: x\r\nX-Auth-Token: t\r\n\r\n".encode())
     await writer.drain()
     assert await asyncio.wait_for(reader.read(), 5.0) == b""
     writer.close()

@@ -23,7 +23,7 @@ P = "619d3e78f61b4be68bc5aa0b59edcf7b"
 I1 = "d512257ecca04d96a0f3a9021018a385in07"
 X = "7bf4a8bbb4f4fb58233a242ee13603bpo01"
 Y = "8bf4a8bbb4f4fb58233a242ee13603bbpo01"
-TOKEN = "MIIsdk-token"  # noqa: S105 - a fake token
+TOKEN = "MIIsdk-token"
 T = TypeVar("T")
 
 
@@ -50,9 +50,7 @@ async def sim(clock: FakeClock) -> AsyncIterator[Simulator]:
 
 
 def sdk_client(url: str) -> Any:
-    credentials = core_credentials.BasicCredentials(
-        "FAKEAKEXAMPLE0000000", "FAKESKEXAMPLE000000000000000000", P
-    )
+    credentials = core_credentials.BasicCredentials("FAKEAKEXAMPLE0000000", "FAKESKEXAMPLE000000000000000000", P)
     return gaussdb.GaussDBClient.new_builder().with_credentials(credentials).with_endpoint(url).build()
 
 

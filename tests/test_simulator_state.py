@@ -248,9 +248,7 @@ def test_noop_as_error_and_as_job(fleet: Fleet) -> None:
     with pytest.raises(ApiError) as caught:
         change(backend, SimulatorConfig(noop="error"), X, 100.0, session_consistence="false")
     assert (caught.value.status, caught.value.code) == (400, "DBS.200001")
-    answer = change(
-        backend, SimulatorConfig(noop="job", job_duration=1.0), X, 100.0, session_consistence="false"
-    )
+    answer = change(backend, SimulatorConfig(noop="job", job_duration=1.0), X, 100.0, session_consistence="false")
     assert fleet.jobs[str(answer["job_id"])].status(101.0) == "Completed"
     assert fleet.mode(P, I1, X, now=101.0) == "eventual"
 
@@ -271,18 +269,14 @@ def test_unknown_instance_answers_are_switchable(fleet: Fleet, value: str, statu
 def test_unknown_proxy_answers_are_switchable(fleet: Fleet, value: str, status: int) -> None:
     """An unknown proxy of a known instance answers DBS.201028 at 400 (default) or 404."""
     with pytest.raises(ApiError) as caught:
-        change(
-            Backend(fleet), SimulatorConfig(proxy_not_found=value), "nope", 100.0, session_consistence="true"
-        )
+        change(Backend(fleet), SimulatorConfig(proxy_not_found=value), "nope", 100.0, session_consistence="true")
     assert (caught.value.status, caught.value.code) == (status, "DBS.201028")
 
 
 def test_fail_proxies_and_fail_rate_make_jobs_fail(fleet: Fleet) -> None:
     """Jobs of proxies in fail_proxies, or drawn by job_fail_rate, end Failed with a reason."""
     backend = Backend(fleet, job_fails=lambda rate: rate >= 1.0)
-    answer = change(
-        backend, SimulatorConfig(fail_proxies=frozenset({X})), X, 100.0, session_consistence="true"
-    )
+    answer = change(backend, SimulatorConfig(fail_proxies=frozenset({X})), X, 100.0, session_consistence="true")
     job = fleet.jobs[str(answer["job_id"])]
     assert job.status(102.0) == "Failed"
     assert job.fail_reason
@@ -320,9 +314,7 @@ def test_get_job_shape_and_visibility_delay(fleet: Fleet) -> None:
     assert done["ended"]
 
 
-@pytest.mark.parametrize(
-    ("value", "status", "code"), [("404", 404, "DBS.200002"), ("400", 400, "DBS.200001")]
-)
+@pytest.mark.parametrize(("value", "status", "code"), [("404", 404, "DBS.200002"), ("400", 400, "DBS.200001")])
 def test_job_not_found_as_errors(fleet: Fleet, value: str, status: int, code: str) -> None:
     """An unknown job id is an error answer when job_not_found is "404" or "400"."""
     with pytest.raises(ApiError) as caught:
@@ -497,9 +489,7 @@ def test_max_in_window_counts_the_busiest_sliding_window() -> None:
 
 def test_parse_faults_reads_a_cli_spec() -> None:
     """parse_faults reads NAME=VALUE pairs and refuses unknown names and bad numbers."""
-    assert parse_faults("error_500=0.25, retry-after=none,seed=3") == Faults(
-        error_500=0.25, retry_after=None, seed=3
-    )
+    assert parse_faults("error_500=0.25, retry-after=none,seed=3") == Faults(error_500=0.25, retry_after=None, seed=3)
     assert parse_faults("") == Faults()
     with pytest.raises(ValueError, match="bad fault"):
         parse_faults("nope=1")

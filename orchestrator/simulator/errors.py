@@ -64,9 +64,7 @@ def busy(code: str) -> ApiError:
 
 
 def api_not_found() -> GatewayError:
-    return GatewayError(
-        404, "APIGW.0101", "The API does not exist or has not been published in the environment"
-    )
+    return GatewayError(404, "APIGW.0101", "The API does not exist or has not been published in the environment")
 
 
 def unauthorized(detail: str) -> GatewayError:

@@ -71,9 +71,7 @@ def _put_consistency(backend: Backend, config: SimulatorConfig, call: Call) -> R
 
 
 def _list_proxies(backend: Backend, config: SimulatorConfig, call: Call) -> Reply:
-    return backend.list_proxies(
-        config, call.params["project_id"], call.params["instance_id"], call.query, call.now
-    )
+    return backend.list_proxies(config, call.params["project_id"], call.params["instance_id"], call.query, call.now)
 
 
 def _get_job(backend: Backend, config: SimulatorConfig, call: Call) -> Reply:
@@ -92,9 +90,7 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def match_route(
-    method: str, path: str, routes: tuple[Route, ...] = ROUTES
-) -> tuple[Route | None, dict[str, str]]:
+def match_route(method: str, path: str, routes: tuple[Route, ...] = ROUTES) -> tuple[Route | None, dict[str, str]]:
     """The route for (method, path) and its path parameters; a known path with another method is no match."""
     for route in routes:
         found = route.pattern.fullmatch(path)

@@ -172,9 +172,7 @@ class Backend:
         busy_proxies = {j.proxy_id for j in self.fleet.jobs_in_flight(project_id, instance_id, now)}
         page = list(instance.proxies.values())[offset : offset + limit]
         # No total_count in the response model [SRC §2]: clients page until a short page.
-        return Reply(
-            200, {"proxy_list": [self._render_proxy(config, instance, p, busy_proxies) for p in page]}
-        )
+        return Reply(200, {"proxy_list": [self._render_proxy(config, instance, p, busy_proxies) for p in page]})
 
     def _render_proxy(
         self, config: SimulatorConfig, instance: Instance, proxy: Proxy, busy_proxies: set[str]
@@ -241,9 +239,7 @@ class Backend:
 
     # --- GET /v3/{project_id}/jobs?id= [§3] ---------------------------------------------------------------
 
-    def get_job(
-        self, config: SimulatorConfig, project_id: str, query: Mapping[str, str], now: float
-    ) -> Reply:
+    def get_job(self, config: SimulatorConfig, project_id: str, query: Mapping[str, str], now: float) -> Reply:
         job_id = query.get("id", "")
         if not job_id:
             raise parameter_error("id is mandatory.")

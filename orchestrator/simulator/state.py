@@ -144,9 +144,7 @@ class Fleet:
         self.settle(now)
         return self._instances.get((project_id, instance_id))
 
-    def proxy(
-        self, project_id: str, instance_id: str, proxy_id: str, now: float | None = None
-    ) -> Proxy | None:
+    def proxy(self, project_id: str, instance_id: str, proxy_id: str, now: float | None = None) -> Proxy | None:
         instance = self.instance(project_id, instance_id, now)
         return None if instance is None else instance.proxies.get(proxy_id)
 
