@@ -8,9 +8,12 @@ whether the request may have reached the server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import platform
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -19,8 +22,9 @@ import aiohttp
 from yarl import URL
 
 from . import __version__
-from .auth import Authenticator
-from .errors import TransportError
+from .auth import Authenticator, IssuedToken
+from .credentials import PasswordCredentials, iam_token_request_body
+from .errors import AuthError, TransportError
 from .governor import Governor
 from .plan import Mode
 
@@ -196,12 +200,20 @@ class HttpApi:
         return headers
 
     async def _send(self, method: str, path: str, query: str, body: bytes, project_id: str) -> Reply:
+        """One call: one attempt, plus one more only if the authenticator refreshed refused credentials."""
+        url = f"{self.endpoint}{path}" + (f"?{query}" if query else "")
+        reply, sent = await self._attempt(method, url, body, project_id)
+        if reply.status == 401 and await self._auth.recover(reply.status, reply.error_code, project_id, sent):
+            wire = reply.wire
+            reply, _ = await self._attempt(method, url, body, project_id)
+            reply = replace(reply, wire=reply.wire + wire)
+        return reply
+
+    async def _attempt(self, method: str, url: str, body: bytes, project_id: str) -> tuple[Reply, dict[str, str]]:
         if self._session is None:
             raise RuntimeError("HttpApi used outside 'async with'")
-        url = f"{self.endpoint}{path}" + (f"?{query}" if query else "")
         async with self._governor.call():
-            headers = self._headers(project_id, bool(body))
-            headers.update(await self._auth.headers(method, url, body))
+            headers = await self._auth.authorize(method, url, self._headers(project_id, bool(body)), body, project_id)
             wire = _CallWire()
             try:
                 async with self._session.request(
@@ -215,7 +227,7 @@ class HttpApi:
                     trace_request_ctx=wire,
                 ) as response:
                     raw = await _read_capped(response)
-                    return _reply(response, raw, wire.sent)
+                    return _reply(response, raw, wire.sent), headers
             except TransportError as exc:
                 exc.wire = wire.sent
                 raise
@@ -270,4 +282,108 @@ def _excerpt(raw: bytes) -> str:
     return " ".join(printable.split())[:EXCERPT_CHARS]
 
 
-__all__ = ["MAX_BODY_BYTES", "PAGE_LIMIT", "HttpApi", "ProxyApi", "Reply", "WireCounter", "consistency_body"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "PAGE_LIMIT",
+    "HttpApi",
+    "IamClient",
+    "ProxyApi",
+    "Reply",
+    "WireCounter",
+    "consistency_body",
+]
+
+
+class IamClient:
+    """IAM password login, `POST {iam}/v3/auth/tokens` (contract §7), for `auth.IamPasswordAuth`.
+
+    The token is the `X-Subject-Token` response header of a 201; `token.expires_at` says when it ends. This is
+    another service than the proxy API, so its few calls do not pass the run's governor.
+    """
+
+    ATTEMPTS = 3
+
+    def __init__(self, iam_endpoint: str, *, timeout: float, sleep: Callable[[float], Awaitable[None]] | None = None):
+        self.endpoint = iam_endpoint.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._sleep = sleep or asyncio.sleep
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> IamClient:
+        self._session = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def login(self, creds: PasswordCredentials, project_id: str) -> IssuedToken:
+        who = f"user {creds.username} of account {creds.domain_name}"
+        problem = ""
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                status, headers, body = await self._post(iam_token_request_body(creds, project_id=project_id))
+            except TransportError as exc:
+                problem = f"IAM at {self.endpoint} did not answer ({exc.kind}: {exc.detail})"
+            else:
+                if status == 201:
+                    return _issued_token(headers, body, who)
+                reply = Reply(status, body if isinstance(body, dict) else None)
+                code = _iam_error(body) or reply.error_code or ""
+                problem = f"IAM refused the password login of {who} for project {project_id}: HTTP {status} {code}"
+                if status < 500 and status != 429:
+                    raise AuthError(problem.strip())
+            if attempt < self.ATTEMPTS:
+                await self._sleep(0.5 * attempt)
+        raise AuthError(problem.strip())
+
+    async def _post(self, payload: dict[str, Any]) -> tuple[int, Mapping[str, str], Any]:
+        if self._session is None:
+            raise RuntimeError("IamClient used outside 'async with'")
+        url = f"{self.endpoint}/v3/auth/tokens?nocatalog=true"
+        try:
+            async with self._session.post(
+                url,
+                data=json.dumps(payload).encode(),
+                headers={"Content-Type": "application/json;charset=utf8", "User-Agent": USER_AGENT},
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                raw = await _read_capped(response)
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = None
+                return response.status, dict(response.headers), body
+        except TimeoutError as exc:
+            raise TransportError("timeout", f"no answer within {self._timeout.total:g}s", sent=True) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError("connect", _describe(exc), sent=False) from exc
+
+
+def _iam_error(body: Any) -> str | None:
+    # IAM's own errors look like {"error": {"code": 401, "message": "...", "title": "Unauthorized"}} [INF].
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        message = error.get("message")
+        return str(message)[:EXCERPT_CHARS] if message else None
+    return None
+
+
+def _issued_token(headers: Mapping[str, str], body: Any, who: str) -> IssuedToken:
+    value = next((v for k, v in headers.items() if k.lower() == "x-subject-token"), "")
+    token = body.get("token") if isinstance(body, dict) else None
+    if not value or not isinstance(token, dict):
+        raise AuthError(f"IAM answered the login of {who} without a token (no X-Subject-Token or no token body)")
+    try:
+        expires_at = _iam_time(token["expires_at"])
+        issued_at = _iam_time(token.get("issued_at")) if token.get("issued_at") else datetime.now(UTC)
+    except (KeyError, TypeError, ValueError):
+        raise AuthError(f"IAM answered the login of {who} with an unreadable token.expires_at") from None
+    return IssuedToken(value=value, expires_at=expires_at, issued_at=issued_at)
+
+
+def _iam_time(value: Any) -> datetime:
+    when = datetime.fromisoformat(str(value))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

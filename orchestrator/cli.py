@@ -9,14 +9,9 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import sys
-import time
 import traceback
-import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,14 +20,14 @@ import structlog
 
 from . import __version__
 from .api import HttpApi
-from .auth import Authenticator, StaticToken
-from .endpoints import check_endpoint, endpoint_for_region
-from .engine import Engine, JobResult
-from .errors import ExitCode, OrchestratorError, UsageError
+from .connect import IAM_ENDPOINT_ENV, Overrides, connection
+from .credentials import read_text_file
+from .errors import AuthError, ExitCode, OrchestratorError, TransportError, UsageError
 from .governor import Governor
 from .plan import Plan, load_plan
-from .preview import Step, render_table, summarize
-from .report import FAILING_OUTCOMES, Outcome, Report, TargetOutcome
+from .preview import render_table, summarize
+from .report import FAILING_OUTCOMES, Outcome, SecretRedactor, TargetOutcome
+from .run import RunResult, execute
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -47,6 +42,7 @@ exit codes:
   130  interrupted (SIGINT)   143  terminated (SIGTERM)
 """
 
+IAM_HELP = f"IAM endpoint for a password login (default: ${IAM_ENDPOINT_ENV}, else the plan region's)"
 TOKEN_ENV = "HUAWEICLOUD_AUTH_TOKEN"  # noqa: S105 - the variable's name, not a secret
 log = structlog.get_logger("orchestrator")
 
@@ -77,12 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
-    p = command("validate", "check a plan; send nothing", "orchestrator validate plans/small.yaml")
+    p = command("validate", "check a plan; send nothing", "orchestrator validate plans/small.yaml --credentials")
     p.add_argument("plan")
+    p.add_argument(
+        "--credentials",
+        action="store_true",
+        help="also check the credentials in the environment with one read-only call (a proxy listing)",
+    )
+    p.add_argument("--endpoint", help="service endpoint URL (default: the plan's endpoint, or its region's)")
+    p.add_argument(
+        "--iam-endpoint", help=f"IAM endpoint for password login (default: ${IAM_ENDPOINT_ENV}, or the region's)"
+    )
 
     def run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("plan")
         p.add_argument("--endpoint", help="service endpoint URL (default: the plan's endpoint, or its region's)")
+        p.add_argument(
+            "--iam-endpoint", help=f"IAM endpoint for password login (default: ${IAM_ENDPOINT_ENV}, or the region's)"
+        )
         p.add_argument("--report", help="report file (JSON lines; '-' for stdout); appended to if it exists")
         p.add_argument("--simulate", action="store_true", help="run against a built-in simulator seeded with the plan")
         p.add_argument(
@@ -155,12 +163,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- logging ---------------------------------------------------------------------------------------------------
 
+# Where the secrets of this process are (the credentials in use): human logs and error lines are scrubbed of
+# them, as the report is. Secrets are never logged on purpose; this catches one quoted back by a server.
+SECRET_SOURCES: list[Callable[[], Iterable[str]]] = []
+
+
+def redact(text: str) -> str:
+    for source in SECRET_SOURCES:
+        for secret in source():
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+    return text
+
 
 def configure_logging(verbosity: int, quiet: bool) -> None:
     """Human logs on stderr: warnings and errors only, unless -v (info) or -vv (debug)."""
     level = 40 if quiet else 30 - 10 * min(verbosity, 2)
     structlog.configure(
         processors=[
+            SecretRedactor(lambda: (secret for source in SECRET_SOURCES for secret in source())),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
             structlog.dev.ConsoleRenderer(colors=False),
@@ -179,51 +200,44 @@ def cmd_validate(args: argparse.Namespace) -> int:
     instances = len({(t.project_id, t.instance_id) for t in plan.targets})
     if not args.quiet:
         print(f"{args.plan}: valid plan '{plan.name}': {len(plan.targets)} targets on {instances} instances")
+    if args.credentials:
+        return asyncio.run(check_credentials(args, plan))
     return ExitCode.OK
 
 
-@dataclass(frozen=True, slots=True)
-class Connection:
-    endpoint: str
-    auth: Authenticator
+def overrides(args: argparse.Namespace) -> Overrides:
+    return Overrides(
+        endpoint=args.endpoint,
+        iam_endpoint=args.iam_endpoint,
+        simulate=getattr(args, "simulate", False),
+        sim_job_duration=getattr(args, "sim_job_duration", 0.3),
+        seed=getattr(args, "seed", 0),
+    )
 
 
-def resolve_endpoint(plan: Plan, override: str | None) -> str:
-    try:
-        if override:
-            return check_endpoint(override)
-        if plan.endpoint:
-            return check_endpoint(plan.endpoint)
-        if plan.region:
-            return endpoint_for_region(plan.region)
-    except ValueError as exc:
-        raise UsageError(f"endpoint: {exc}") from None
-    raise UsageError(f"{plan.path}: the plan names neither a region nor an endpoint")
-
-
-def token_from_environment() -> Authenticator:
-    token = os.environ.get(TOKEN_ENV, "")
-    if not token.strip():
-        raise UsageError(f"no credentials: set {TOKEN_ENV} to an IAM token (or use --simulate)")
-    try:
-        return StaticToken(token.strip(), source=f"${TOKEN_ENV}")
-    except ValueError as exc:
-        raise UsageError(f"${TOKEN_ENV}: {exc}") from None
-
-
-@asynccontextmanager
-async def connection(plan: Plan, args: argparse.Namespace) -> AsyncIterator[Connection]:
-    """Where to send requests and with which credentials; with --simulate, a simulator started here."""
-    if not args.simulate:
-        yield Connection(resolve_endpoint(plan, args.endpoint), token_from_environment())
-        return
-    from .simulator import Simulator, SimulatorConfig, fleet_from_plan  # only --simulate loads the simulator
-
-    token = secrets.token_urlsafe(32)
-    config = SimulatorConfig(tokens=frozenset({token}), job_duration=args.sim_job_duration)
-    async with Simulator(fleet_from_plan(plan, seed=args.seed), config) as simulator:
-        log.info("simulator started", url=simulator.url)
-        yield Connection(simulator.url, StaticToken(token, source="the built-in simulator"))
+async def check_credentials(args: argparse.Namespace, plan: Plan) -> int:
+    """One read-only call (a one-proxy listing of the plan's first instance) with the credentials found."""
+    target = plan.targets[0]
+    async with connection(plan, overrides(args), os.environ, read_text_file) as conn:
+        SECRET_SOURCES.append(conn.auth.secrets)
+        governor = Governor(plan.limits.rate, 1)
+        async with HttpApi(conn.endpoint, conn.auth, governor, timeout=plan.retry.timeout) as api:
+            try:
+                reply = await api.list_proxies(target.project_id, target.instance_id, offset=0, limit=1)
+            except TransportError as exc:
+                raise UsageError(f"credentials: cannot reach {conn.endpoint}: {exc.kind}: {exc.detail}") from None
+    what = f"{conn.auth.describe()} at {conn.endpoint}"
+    if reply.status in (401, 403):
+        raise AuthError(f"credentials refused: {what}: HTTP {reply.status} {reply.error_code}: {reply.error_msg}")
+    if not reply.ok:
+        print(
+            f"credentials accepted, but listing instance {target.instance_id} answered HTTP {reply.status} "
+            f"{reply.error_code}: {reply.error_msg} ({what})"
+        )
+        return ExitCode.FAILED_TARGETS
+    if not args.quiet:
+        print(f"credentials work: {what} listed the proxies of instance {target.instance_id}")
+    return ExitCode.OK
 
 
 def default_report_path(plan: Plan, now: datetime) -> str:
@@ -231,116 +245,47 @@ def default_report_path(plan: Plan, now: datetime) -> str:
 
 
 async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> int:
-    started_wall = datetime.now(UTC)
-    started = time.monotonic()
-    run_id = str(uuid.uuid4())
-    async with connection(plan, args) as conn:
-        log.info("credentials", kind=conn.auth.describe(), endpoint=conn.endpoint)
-        report_path = args.report if args.report else (None if dry_run else default_report_path(plan, started_wall))
-        report = Report.open(report_path, run_id=run_id) if report_path else None
-        outcomes: list[TargetOutcome] = []
-        try:
-            if report is not None:
-                report.run_started(
-                    plan=plan.path,
-                    plan_digest=plan.digest,
-                    command=args.command,
-                    dry_run=dry_run,
-                    targets=len(plan.targets),
-                    endpoint=conn.endpoint,
-                    limits={
-                        "rate": str(plan.limits.rate),
-                        "concurrency": plan.limits.concurrency,
-                        "per_instance": plan.limits.per_instance,
-                    },
-                    retry={
-                        "attempts": plan.retry.attempts,
-                        "base_delay": plan.retry.base_delay,
-                        "max_delay": plan.retry.max_delay,
-                        "timeout": plan.retry.timeout,
-                    },
-                )
+    now = datetime.now(UTC)
+    report_path = args.report or (None if dry_run else default_report_path(plan, now))
 
-            def on_outcome(outcome: TargetOutcome) -> None:
-                outcomes.append(outcome)
-                if report is not None:
-                    report.target(outcome)
-                if outcome.outcome in FAILING_OUTCOMES:
-                    log.warning(
-                        "target failed",
-                        instance=outcome.instance_id,
-                        proxy=outcome.proxy_id,
-                        outcome=outcome.outcome.value,
-                        error_code=outcome.error_code,
-                        http_status=outcome.http_status,
-                    )
+    def warn(outcome: TargetOutcome) -> None:
+        if outcome.outcome in FAILING_OUTCOMES:
+            log.warning(
+                "target failed",
+                instance=outcome.instance_id,
+                proxy=outcome.proxy_id,
+                outcome=outcome.outcome.value,
+                http_status=outcome.http_status,
+                error_code=outcome.error_code,
+            )
 
-            def on_job(step: Step, job: JobResult) -> None:
-                if report is not None:
-                    report.job(
-                        project_id=step.project_id,
-                        instance_id=step.instance_id,
-                        proxy_id=step.proxy_id,
-                        job_id=job.job_id,
-                        job_status=job.status,
-                        fail_reason=job.fail_reason,
-                    )
-                if job.status != "Completed":
-                    log.warning(
-                        "job did not complete",
-                        proxy=step.proxy_id,
-                        job_id=job.job_id,
-                        status=job.status,
-                        reason=job.fail_reason,
-                    )
-
-            governor = Governor(plan.limits.rate, plan.limits.concurrency)
-            async with HttpApi(conn.endpoint, conn.auth, governor, timeout=plan.retry.timeout) as api:
-                engine = Engine(api, plan, on_outcome=on_outcome, on_job=on_job, dry_run=dry_run)
-                await engine.run()
-            failing = sum(1 for o in outcomes if o.outcome in FAILING_OUTCOMES)
-            exit_code = ExitCode.FAILED_TARGETS if failing else ExitCode.OK
-            duration = time.monotonic() - started
-            if report is not None:
-                report.run_finished(
-                    exit_code=int(exit_code),
-                    duration_s=duration,
-                    requests={
-                        "calls": engine.stats.calls,
-                        "wire": api.wire.sent,
-                        "retries": engine.stats.retries,
-                        "throttled": engine.stats.throttled,
-                        "job_polls": engine.stats.job_polls,
-                    },
-                )
-        finally:
-            if report is not None:
-                report.close()
+    async with connection(plan, overrides(args), os.environ, read_text_file) as conn:
+        SECRET_SOURCES.append(conn.auth.secrets)
+        log.info("connecting", credentials=conn.auth.describe(), endpoint=conn.endpoint)
+        result = await execute(
+            plan, conn, command=args.command, dry_run=dry_run, report_path=report_path, on_outcome=warn
+        )
+    if result.auth_failure is not None:
+        print(f"orchestrator: error: authentication failed, run stopped: {result.auth_failure}", file=sys.stderr)
     if dry_run:
-        write_preview(args, plan, conn.endpoint, engine.steps, outcomes, started_wall)
-    elif not args.quiet or exit_code:
-        print_summary(outcomes, duration, report_path, args.quiet)
-    return exit_code
+        write_preview(args, plan, conn.endpoint, result, now)
+    elif not args.quiet or result.exit_code:
+        print_summary(result, report_path, args.quiet)
+    return result.exit_code
 
 
-def write_preview(
-    args: argparse.Namespace,
-    plan: Plan,
-    endpoint: str,
-    steps: Sequence[Step],
-    outcomes: Sequence[TargetOutcome],
-    now: datetime,
-) -> None:
+def write_preview(args: argparse.Namespace, plan: Plan, endpoint: str, result: RunResult, now: datetime) -> None:
+    steps = result.steps
     counts = summarize(steps)
-    failed = [o for o in outcomes if o.outcome in FAILING_OUTCOMES]
+    unreadable = [o for o in result.failing if o.error_code != "proxy_not_found"]
     if not args.quiet:
         for line in render_table(steps, show_unchanged=getattr(args, "show_unchanged", False)):
             print(line)
-        for o in failed:
+        for o in unreadable:
             print(f"  ! {o.instance_id}/{o.proxy_id}  cannot be read: {o.error_code}: {o.error_msg}")
         print(
             f"preview: {counts['change']} to change, {counts['unchanged']} already at their goal, "
-            f"{len(failed)} cannot be read"
+            f"{counts['missing']} not found, {len(unreadable)} cannot be read"
         )
     out = getattr(args, "out", None) or f"{os.path.splitext(plan.path)[0]}.preview.json"
     document: dict[str, Any] = {
@@ -351,7 +296,7 @@ def write_preview(
         "created_at": now.isoformat().replace("+00:00", "Z"),
         "expires_at": (now + timedelta(hours=24)).isoformat().replace("+00:00", "Z"),
         "endpoint": endpoint,
-        "counts": {**counts, "unreadable": len(failed) - counts["missing"]},
+        "counts": {**counts, "unreadable": len(unreadable)},
         "targets": [
             {
                 "project_id": s.project_id,
@@ -378,24 +323,17 @@ def atomic_write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def print_summary(outcomes: Sequence[TargetOutcome], duration: float, report_path: str | None, quiet: bool) -> None:
-    counts: dict[str, int] = {}
-    for o in outcomes:
-        counts[o.outcome.value] = counts.get(o.outcome.value, 0) + 1
-    parts = ", ".join(f"{counts[o.value]} {o.value}" for o in Outcome if counts.get(o.value))
+def print_summary(result: RunResult, report_path: str | None, quiet: bool) -> None:
+    parts = ", ".join(f"{result.count(o)} {o.value}" for o in Outcome if result.count(o))
     where = f"; report: {report_path}" if report_path and report_path != "-" else ""
-    print(
-        f"apply: {len(outcomes)} targets in {duration:.1f}s: {parts or 'nothing to do'}{where}",
-        file=sys.stderr,
-    )
+    total = len(result.outcomes)
+    print(f"apply: {total} targets in {result.duration_s:.1f}s: {parts or 'nothing to do'}{where}", file=sys.stderr)
     if not quiet:
-        for o in outcomes:
-            if o.outcome in FAILING_OUTCOMES:
-                print(
-                    f"  {o.outcome.value}: {o.instance_id}/{o.proxy_id}: "
-                    f"{o.http_status or '-'} {o.error_code}: {o.error_msg}",
-                    file=sys.stderr,
-                )
+        for o in result.failing:
+            where = f"{o.instance_id}/{o.proxy_id}"
+            print(
+                f"  {o.outcome.value}: {where}: {o.http_status or '-'} {o.error_code}: {o.error_msg}", file=sys.stderr
+            )
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -429,7 +367,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
 
     def ready(url: str) -> None:
-        print(f"simulator listening on {url} ({sum(1 for _ in plan.targets)} plan targets seeded)", flush=True)
+        print(f"simulator listening on {url} ({len(plan.targets)} plan targets seeded)", flush=True)
 
     run_simulator(fleet_from_plan(plan, seed=args.seed), config, host=args.host, port=args.port, ready=ready)
     return ExitCode.OK
@@ -446,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(COMMANDS[args.command](args))
     except OrchestratorError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
-            print(f"orchestrator: error: {line}", file=sys.stderr)
+            print(f"orchestrator: error: {redact(line)}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("orchestrator: interrupted", file=sys.stderr)
@@ -455,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose >= 2:
             traceback.print_exc()
         print(
-            f"orchestrator: internal error: {type(exc).__name__}: {exc} (run with -vv for details)",
+            f"orchestrator: internal error: {type(exc).__name__}: {redact(str(exc))} (run with -vv for details)",
             file=sys.stderr,
         )
         return int(ExitCode.INTERNAL)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .api import PAGE_LIMIT, ProxyApi, Reply
-from .errors import TransportError
+from .errors import AuthError, TransportError
 from .plan import JobSettings, Mode, Plan, RetrySettings, Target
 from .preview import Action, ListingError, ObservedProxy, Step, parse_proxy_page, resolve
 from .report import Outcome, TargetOutcome
@@ -115,6 +115,7 @@ class Engine:
         self._now = wall_clock
         self._stopping = asyncio.Event()
         self.stop_reason: str | None = None
+        self.auth_failure: str | None = None  # set when the credentials were refused: the run stops
         self.stats = EngineStats()
         self.steps: list[Step] = []  # every resolved step, in the order instances were observed
 
@@ -346,9 +347,21 @@ class Engine:
             reply = await send()
         except TransportError as exc:
             return None, exc
+        except AuthError as exc:  # the credentials could not even be obtained (e.g. IAM refused the login)
+            self._authentication_failed(str(exc))
+            return Reply(401, {"error_code": "auth_failed", "error_msg": str(exc)}, wire=0), None
         if reply.status == 429:
             self.stats.throttled += 1
+        elif reply.status == 401:
+            # The API module already made the one refresh-and-retry that can help; another 401 means the
+            # credentials are refused for the whole run. Hammering on would only lock an AK (contract §6).
+            self._authentication_failed(f"HTTP 401 {reply.error_code or ''}: {reply.error_msg or ''}".strip())
         return reply, None
+
+    def _authentication_failed(self, detail: str) -> None:
+        if self.auth_failure is None:
+            self.auth_failure = detail
+            self.stop(f"stopped: authentication failed ({detail})")
 
     def _failure(self, reply: Reply | None, error: TransportError | None) -> Failure:
         if reply is None:

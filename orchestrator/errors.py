@@ -2,7 +2,8 @@
 
     OrchestratorError                 exit_code 1 unless a subclass says otherwise
     ├── UsageError                    2  bad command line, missing file, bad credentials set-up
-    │   └── PlanError                 2  the plan is invalid; carries every PlanIssue found
+    │   ├── PlanError                 2  the plan is invalid; carries every PlanIssue found
+    │   └── AuthError                 2  credentials were refused (IAM login failed, a token or key refused)
     ├── GateRefused                   4  the preview gate refused the run        (issue 4)
     ├── WindowClosed                  5  the change window is closed / not open  (issue 4)
     ├── BudgetExhausted               6  the failure budget stopped the run      (issue 4)
@@ -66,6 +67,10 @@ class PlanError(UsageError):
     def __init__(self, issues: Sequence[PlanIssue]) -> None:
         self.issues = tuple(issues)
         super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class AuthError(UsageError):
+    """The credentials were refused. The message names the kind of credentials, never a secret."""
 
 
 class GateRefused(OrchestratorError):

@@ -18,7 +18,7 @@ import enum
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
@@ -84,6 +84,7 @@ class Tally:
 
 
 _FIRST_KEYS = ("ts", "event", "run_id")
+Secrets = Iterable[str] | Callable[[], Iterable[str]]
 
 
 def _order_keys(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -97,13 +98,20 @@ class SecretRedactor:
     """A structlog processor that replaces known secret strings anywhere in string values.
 
     Defence in depth: secrets are never put into events on purpose, but an error message echoed by a server
-    or a library might quote one.
+    or a library might quote one. `secrets` may be a callable, read at every event: an IAM token exists only
+    once the first login happened.
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = tuple(s for s in secrets if len(s) >= 4)
+    def __init__(self, secrets: Secrets = ()) -> None:
+        if callable(secrets):
+            self._source: Callable[[], Iterable[str]] = secrets
+        else:
+            fixed = tuple(secrets)
+            self._source = lambda: fixed
+        self._secrets: tuple[str, ...] = ()
 
     def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        self._secrets = tuple(s for s in self._source() if len(s) >= 4)
         if not self._secrets:
             return event_dict
         return {k: self._scrub(v) for k, v in event_dict.items()}
@@ -124,7 +132,7 @@ class SecretRedactor:
 class Report:
     """Writes one run's lines. `path` None or "-" means stdout; an existing file is appended to."""
 
-    def __init__(self, stream: TextIO, *, run_id: str, secrets: Iterable[str] = (), owns_stream: bool = False):
+    def __init__(self, stream: TextIO, *, run_id: str, secrets: Secrets = (), owns_stream: bool = False):
         self.run_id = run_id
         self._stream = stream
         self._owns_stream = owns_stream
@@ -144,7 +152,7 @@ class Report:
         ).bind(run_id=run_id)
 
     @classmethod
-    def open(cls, path: str | None, *, run_id: str, secrets: Iterable[str] = ()) -> Report:
+    def open(cls, path: str | None, *, run_id: str, secrets: Secrets = ()) -> Report:
         if path in (None, "-"):
             return cls(sys.stdout, run_id=run_id, secrets=secrets)
         assert path is not None
