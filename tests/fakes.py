@@ -81,7 +81,7 @@ class FakeApi:
         answer = queue.popleft()
         if callable(answer):
             answer = answer()
-        if isinstance(answer, TransportError):
+        if isinstance(answer, Exception):
             raise answer
         return answer
 
@@ -90,7 +90,7 @@ class FakeApi:
         await asyncio.sleep(0)
         try:
             scripted = self._scripted("put")
-        except TransportError:
+        except TransportError:  # the answer was lost, maybe after the server acted
             if self.apply_before_drop:
                 self._apply(project_id, instance_id, proxy_id, mode)
             raise

@@ -165,3 +165,46 @@ async def test_token_never_in_repr() -> None:
     """The authenticator's repr and description never show the token."""
     token = StaticToken(TOKEN)
     assert TOKEN not in repr(token) and TOKEN not in token.describe()
+
+
+async def test_expired_token_is_refreshed_and_the_call_sent_once_more(serve) -> None:
+    """A 401 APIGW.0307 makes the authenticator refresh, and the same call is sent once more with the new token."""
+    from test_auth import CREDS, Clock, FakeIam
+
+    from orchestrator.auth import IamPasswordAuth
+
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers["X-Auth-Token"])
+        if request.headers["X-Auth-Token"] == "MIItoken-1":
+            return web.json_response(
+                {"error_code": "APIGW.0307", "error_msg": "The token must be updated."}, status=401
+            )
+        return web.json_response({"job_id": "j"})
+
+    clock = Clock()
+    auth = IamPasswordAuth(CREDS, FakeIam(clock).login, clock)
+    async with HttpApi(await serve(handler), auth, Governor(Rate(100, 1.0), 2), timeout=2.0) as api:
+        reply = await api.change_consistency(PROJECT, INSTANCE, PROXY, "global")
+    assert reply.status == 200 and reply.wire == 2
+    assert seen == ["MIItoken-1", "MIItoken-2"]
+
+
+async def test_a_second_401_is_returned_not_retried(serve) -> None:
+    """If the fresh token is refused too, the 401 is returned after exactly two requests."""
+    from test_auth import CREDS, Clock, FakeIam
+
+    from orchestrator.auth import IamPasswordAuth
+
+    hits: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        hits.append(request.headers["X-Auth-Token"])
+        return web.json_response({"error_code": "APIGW.0307", "error_msg": "The token must be updated."}, status=401)
+
+    clock = Clock()
+    auth = IamPasswordAuth(CREDS, FakeIam(clock).login, clock)
+    async with HttpApi(await serve(handler), auth, Governor(Rate(100, 1.0), 2), timeout=2.0) as api:
+        reply = await api.list_proxies(PROJECT, INSTANCE, offset=0, limit=100)
+    assert reply.status == 401 and len(hits) == 2

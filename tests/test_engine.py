@@ -271,3 +271,26 @@ async def test_stop_leaves_the_rest_not_started() -> None:
     await engine.run()
     assert [o.outcome for o in outcomes] == [Outcome.SUBMITTED, Outcome.NOT_STARTED, Outcome.NOT_STARTED]
     assert api.routes().count("put") == 1 and outcomes[1].note == "test stop"
+
+
+async def test_a_refused_credential_stops_the_run() -> None:
+    """A final 401 stops dispatching: the target fails, the rest are not started, the reason is kept."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "eventual", C: "eventual"}})
+    api.script["put"] = deque([Reply(401, {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication"})])
+    outcomes, _, engine = await run(api, [Target(PROJECT, I1, p, "session") for p in (A, B, C)])
+    assert [outcomes[p].outcome for p in (A, B, C)] == [Outcome.FAILED, Outcome.NOT_STARTED, Outcome.NOT_STARTED]
+    assert engine.auth_failure and "APIGW.0301" in engine.auth_failure
+    assert api.routes().count("put") == 1
+
+
+async def test_credentials_that_cannot_be_obtained_stop_the_run() -> None:
+    """An AuthError while authorizing (e.g. IAM refused the login) fails the call and stops the run."""
+    from orchestrator.errors import AuthError
+
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}, (PROJECT, I2): {C: "eventual"}})
+    api.script["list"] = deque([AuthError("IAM refused the password login")])  # type: ignore[list-item]
+    outcomes, _, engine = await run(api, [Target(PROJECT, I1, A, "session"), Target(PROJECT, I2, C, "session")])
+    assert engine.auth_failure == "IAM refused the password login"
+    assert outcomes[A].outcome is Outcome.FAILED and outcomes[A].error_code == "auth_failed"
+    assert outcomes[C].outcome in (Outcome.NOT_STARTED, Outcome.FAILED)
+    assert "put" not in api.routes()
