@@ -11,6 +11,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 from typing import Final, Literal
 
@@ -61,6 +62,43 @@ class JobSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class GateSettings:
+    max_age: float = 86400.0  # seconds a preview stays valid for `apply --approved`
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The change window: targets start only from `not_before` until `cutoff` seconds before `not_after`."""
+
+    not_before: datetime  # timezone-aware
+    not_after: datetime  # timezone-aware, after not_before
+    cutoff: float = 0.0  # seconds before not_after from which nothing new starts; below the window's length
+
+    @property
+    def last_start(self) -> datetime:
+        """From this moment on no new target starts (in-flight ones may run until not_after)."""
+        return self.not_after - timedelta(seconds=self.cutoff)
+
+
+@dataclass(frozen=True, slots=True)
+class Percent:
+    """A share of the plan's targets: 0 < value <= 100."""
+
+    value: float
+
+    def __str__(self) -> str:
+        return f"{self.value:g}%"
+
+
+@dataclass(frozen=True, slots=True)
+class StopSettings:
+    """The failure budget (see orchestrator.budget): stop starting targets once failures reach it."""
+
+    max_failures: int | Percent  # an absolute count >= 1, or a share of the targets
+    min_sample: int = 0  # with a Percent: also judge the failure rate once this many targets settled (0: never)
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """One proxy (or, with proxy_id == ALL_PROXIES, every proxy of an instance) and its goal."""
 
@@ -87,6 +125,10 @@ class Plan:
     retry: RetrySettings
     jobs: JobSettings
     targets: tuple[Target, ...]
+    # Issue 4, with defaults so that a Plan can still be built from the fields above alone.
+    gate: GateSettings = GateSettings()
+    window: Window | None = None
+    stop: StopSettings | None = None
 
 
 # --- IDs --------------------------------------------------------------------------------------------------
@@ -186,6 +228,72 @@ def parse_duration(value: object) -> float:
         got = show(value) if isinstance(value, str) else repr(value)
         raise ValueError(f"the duration must be a finite number of seconds >= 0, got {got}")
     return seconds
+
+
+# --- times and failure budgets ----------------------------------------------------------------------------
+_TIME_RE: Final = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))?"
+)
+_DATE_RE: Final = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+TIME_ALLOWED: Final = "an RFC 3339 time with an offset, such as 2026-12-03T01:00:00+01:00 or 2026-12-03T00:00:00Z"
+_PERCENT_RE: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*%")
+_OFFSET_REQUIRED: Final = "the offset is required: add Z for UTC or +HH:MM (such as 2026-12-03T01:00:00+01:00)"
+MAX_FAILURES_ALLOWED: Final = "an integer of 1 or more, or a percent of the targets above 0 and at most 100 ('5%')"
+
+
+def parse_time(value: object) -> datetime:
+    """Read an RFC 3339 date-time whose offset is given ("Z" or "+HH:MM"); return an aware datetime.
+
+    `T`, `t` or a space separates date and time; fractions of a second beyond microseconds are cut. A
+    datetime is accepted if it is aware. Raise ValueError for anything else: a time without an offset is
+    ambiguous (whose 01:00?), so the offset is required.
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"the time {value.isoformat()} has no offset; {_OFFSET_REQUIRED}")
+        return value
+    if not isinstance(value, str):
+        got = f"the number {value!r}" if isinstance(value, int | float) and not isinstance(value, bool) else repr(value)
+        raise ValueError(f"expected {TIME_ALLOWED}, got {got}")
+    text = value.strip()
+    match = _TIME_RE.fullmatch(text)
+    if match is None:
+        if _DATE_RE.fullmatch(text):
+            raise ValueError(f"{show(value)} is a date without a time; allowed: {TIME_ALLOWED}")
+        raise ValueError(f"invalid time {show(value)}; allowed: {TIME_ALLOWED}")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    if not zulu and not sign:
+        raise ValueError(f"the time {show(value)} has no offset; {_OFFSET_REQUIRED}")
+    try:
+        if zulu:
+            tz = UTC
+        else:
+            if int(off_h) > 23 or int(off_m) > 59:
+                raise ValueError(f"offset {sign}{off_h}:{off_m} out of range")
+            offset = timedelta(hours=int(off_h), minutes=int(off_m))
+            tz = timezone(-offset if sign == "-" else offset)
+        micro = int((fraction or "0")[:6].ljust(6, "0"))
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
+    except ValueError as exc:  # month 13, hour 24, second 60 (no leap seconds), offset +24:00
+        raise ValueError(f"invalid time {show(value)}: {exc}") from None
+
+
+def parse_max_failures(value: object) -> int | Percent:
+    """Read `stop.max_failures`: an integer >= 1, or text "P%" with 0 < P <= 100. Raise ValueError otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"max_failures must be at least 1, got {value}; allowed: {MAX_FAILURES_ALLOWED}")
+        return value
+    if isinstance(value, str):
+        match = _PERCENT_RE.fullmatch(value.strip())
+        if match is None:
+            raise ValueError(f"invalid max_failures {show(value)}; allowed: {MAX_FAILURES_ALLOWED}")
+        percent = float(match[1])
+        if not 0 < percent <= 100:
+            raise ValueError(f"the percent must be above 0 and at most 100, got {show(value)}")
+        return Percent(percent)
+    raise ValueError(f"invalid max_failures {value!r}; allowed: {MAX_FAILURES_ALLOWED}")
 
 
 # --- the API ----------------------------------------------------------------------------------------------

@@ -24,23 +24,31 @@ from orchestrator.plan import (
     DURATION_ALLOWED,
     ID_ALLOWED,
     INSTANCE_ID_RE,
+    MAX_FAILURES_ALLOWED,
     MODES,
     NAME_RE,
     PROJECT_ID_RE,
     PROXY_ID_RE,
     RATE_ALLOWED,
+    TIME_ALLOWED,
+    GateSettings,
     JobSettings,
     Limits,
     Mode,
+    Percent,
     Plan,
     Rate,
     RetrySettings,
+    StopSettings,
     Target,
+    Window,
     parse_duration,
+    parse_max_failures,
     parse_rate,
+    parse_time,
     show,
 )
-from orchestrator.planyaml import BOOL_WORDS, Path, Scalar, YamlDoc, field_name, odd_number
+from orchestrator.planyaml import BOOL_WORDS, TIMESTAMP_TAG, Path, Scalar, YamlDoc, field_name, odd_number
 
 
 # --- the schema: pydantic checks types, ranges and formats; the messages are ours (see _Checker) ------
@@ -93,7 +101,9 @@ def _duration(minimum: float, *, inclusive: bool) -> PlainValidator:
 _Positive = Annotated[float, _duration(0.0, inclusive=False)]
 _NonNegative = Annotated[float, _duration(0.0, inclusive=True)]
 _ProjectId = Annotated[str, _check_id("project_id", PROJECT_ID_RE)]
+_Time = Annotated[datetime, PlainValidator(parse_time)]
 _DEFAULT_LIMITS, _DEFAULT_RETRY, _DEFAULT_JOBS = Limits(), RetrySettings(), JobSettings()
+_DEFAULT_GATE = GateSettings()
 
 
 def _absent() -> Any:
@@ -129,6 +139,21 @@ class _DefaultsModel(_Strict):
     mode: Mode = _absent()
 
 
+class _GateModel(_Strict):
+    max_age: _Positive = _DEFAULT_GATE.max_age
+
+
+class _WindowModel(_Strict):
+    not_before: _Time
+    not_after: _Time
+    cutoff: _NonNegative = 0.0
+
+
+class _StopModel(_Strict):
+    max_failures: Annotated[int | Percent, PlainValidator(parse_max_failures)]
+    min_sample: Annotated[int, Field(ge=0)] = 0
+
+
 class _TargetModel(_Strict):
     instance_id: Annotated[str, _check_id("instance_id", INSTANCE_ID_RE)]
     proxy_id: Annotated[str, _check_id("proxy_id", PROXY_ID_RE)]
@@ -147,12 +172,16 @@ class _PlanModel(_Strict):
     jobs: _JobsModel = _JobsModel()
     defaults: _DefaultsModel = _DefaultsModel()
     targets: Annotated[list[_TargetModel], Field(min_length=1)]
+    gate: _GateModel = _GateModel()
+    window: _WindowModel = _absent()
+    stop: _StopModel = _absent()
 
 
 # Keys allowed in each mapping, by field path with list indices written as [].
 _SECTIONS: Final[dict[str, type[_Strict]]] = {
     "": _PlanModel, "limits": _LimitsModel, "retry": _RetryModel, "jobs": _JobsModel,
-    "defaults": _DefaultsModel, "targets[]": _TargetModel,
+    "defaults": _DefaultsModel, "targets[]": _TargetModel, "gate": _GateModel, "window": _WindowModel,
+    "stop": _StopModel,
 }  # fmt: skip
 _KEYS: Final = {section: tuple(model.model_fields) for section, model in _SECTIONS.items()}
 _POSITIVE: Final = f"a duration above 0: {DURATION_ALLOWED}"
@@ -178,6 +207,11 @@ _SPECS: Final[dict[str, str]] = {
     "targets[].proxy_id": ID_ALLOWED["proxy_id"],
     "targets[].mode": _MODES_TEXT,
     "targets[].project_id": ID_ALLOWED["project_id"],
+    "gate.max_age": _POSITIVE,
+    "window.not_before": TIME_ALLOWED, "window.not_after": TIME_ALLOWED,
+    "window.cutoff": f"a duration of 0 or more, shorter than the window: {DURATION_ALLOWED}",
+    "stop.max_failures": MAX_FAILURES_ALLOWED,
+    "stop.min_sample": "an integer of 0 or more",
     **{s: "a mapping with the keys " + ", ".join(keys) for s, keys in _KEYS.items() if s},
 }  # fmt: skip
 _TEXT_FIELDS: Final = frozenset(
@@ -185,10 +219,12 @@ _TEXT_FIELDS: Final = frozenset(
     | {f"targets[].{key}" for key in ("instance_id", "proxy_id", "mode", "project_id")}
 )
 # Where each section key belongs, to answer "unknown key 'rate'" with "did you mean 'limits.rate'?".
+_NESTED: Final = ("limits", "retry", "jobs", "defaults", "gate", "window", "stop")
 _HOMES: Final = {
-    key: [f"{s}.{key}" for s in ("limits", "retry", "jobs", "defaults") if key in _KEYS[s]]
-    for key in {key for s in ("limits", "retry", "jobs", "defaults") for key in _KEYS[s]}
+    key: [f"{s}.{key}" for s in _NESTED if key in _KEYS[s]] for key in {key for s in _NESTED for key in _KEYS[s]}
 }
+# Times YAML may read as timestamps when unquoted: they are checked from their source text, like quoted ones.
+_TIME_PATHS: Final = (("window", "not_before"), ("window", "not_after"))
 
 
 def _spec_key(path: Path) -> str:
@@ -232,6 +268,7 @@ class _Checker:
     """Validates one YAML document: pydantic for fields, then checks across fields; collects every issue."""
 
     def __init__(self, doc: YamlDoc) -> None:
+        self.restore_times(doc)
         self.doc = doc
         self.issues: list[PlanIssue] = [issue for _, issue in doc.issues]
         self.bad: set[Path] = set(doc.replaced)  # paths that have an issue: later checks skip them
@@ -249,6 +286,23 @@ class _Checker:
 
     def is_ok(self, path: Path) -> bool:
         return not any(path[:end] in self.bad for end in range(len(path) + 1))
+
+    @staticmethod
+    def restore_times(doc: YamlDoc) -> None:
+        """Put back the source text of unquoted times, so that one parser judges quoted and unquoted alike.
+
+        PyYAML's timestamps accept what RFC 3339 does not (`2026-12-03 1:00:00 +1`), make a time without
+        offset naive, and reject `2026-13-03T00:00:00Z` with a "quote it" that would not help.
+        """
+        window = doc.data.get("window") if isinstance(doc.data, dict) else None
+        for path in _TIME_PATHS:
+            scalar = doc.scalars.get(path)
+            if not isinstance(window, dict) or scalar is None or scalar.tag != TIMESTAMP_TAG:
+                continue
+            window[path[-1]] = scalar.text
+            if path in doc.replaced:  # not a valid date: drop the builder's issue, parse_time says why
+                doc.replaced.discard(path)
+                doc.issues[:] = [(where, issue) for where, issue in doc.issues if where != path]
 
     def check_fields(self) -> _PlanModel | None:
         try:
@@ -328,6 +382,8 @@ class _Checker:
             return
         self.check_region(top)
         self.check_delays()
+        self.check_window()
+        self.check_stop()
         targets = top.get("targets")
         if isinstance(targets, list) and self.is_ok(("targets",)):
             self.check_targets(top, targets)
@@ -362,6 +418,41 @@ class _Checker:
                 base_path,
                 f"base_delay {base:g}s is above the default max_delay {ceiling:g}s; set max_delay too",
             )
+
+    def check_window(self) -> None:
+        window, start_path, end_path = self.raw(("window",)), ("window", "not_before"), ("window", "not_after")
+        if not isinstance(window, dict) or not (self.is_ok(start_path) and self.is_ok(end_path)):
+            return
+        start, end = parse_time(window["not_before"]), parse_time(window["not_after"])
+        if end <= start:
+            message = (
+                f"not_after {_show_time(end)} is not after not_before {_show_time(start)}; "
+                "allowed: a time after not_before"
+            )
+            self.add(end_path, end_path, message)
+            return
+        cutoff_path = ("window", "cutoff")
+        length = (end - start).total_seconds()
+        if "cutoff" in window and self.is_ok(cutoff_path) and parse_duration(window["cutoff"]) >= length:
+            cutoff = parse_duration(window["cutoff"])
+            message = (
+                f"cutoff {cutoff:g}s is not shorter than the window ({length:g}s from not_before to not_after): "
+                "no target could ever start; allowed: a duration below the window's length"
+            )
+            self.add(cutoff_path, cutoff_path, message)
+
+    def check_stop(self) -> None:
+        stop, max_path, sample_path = self.raw(("stop",)), ("stop", "max_failures"), ("stop", "min_sample")
+        if not isinstance(stop, dict) or not (self.is_ok(max_path) and self.is_ok(sample_path)):
+            return
+        if "max_failures" not in stop or not stop.get("min_sample"):
+            return
+        if not isinstance(parse_max_failures(stop["max_failures"]), Percent):
+            message = (
+                "min_sample applies to a percent max_failures (such as '5%') only; an absolute max_failures "
+                "holds from the first target: remove min_sample or write max_failures as a percent"
+            )
+            self.add(sample_path, sample_path, message)
 
     def check_targets(self, top: dict[str, object], targets: list[object]) -> None:
         """Fill in project_id and mode from the top level, then refuse duplicate and ambiguous targets."""
@@ -429,7 +520,7 @@ def _build(model: _PlanModel, *, path: str, digest: str, doc: YamlDoc) -> Plan:
         )
         for i, t in enumerate(model.targets)
     )
-    limits, retry, jobs = model.limits, model.retry, model.jobs
+    limits, retry, jobs, window, stop = model.limits, model.retry, model.jobs, model.window, model.stop
     return Plan(
         path=path,
         name=model.name or PurePath(path).stem,
@@ -441,7 +532,14 @@ def _build(model: _PlanModel, *, path: str, digest: str, doc: YamlDoc) -> Plan:
         retry=RetrySettings(retry.attempts, retry.base_delay, retry.max_delay, retry.timeout),
         jobs=JobSettings(jobs.poll_interval, jobs.timeout, jobs.visibility_grace),
         targets=targets,
+        gate=GateSettings(model.gate.max_age),
+        window=Window(window.not_before, window.not_after, window.cutoff) if window else None,
+        stop=StopSettings(stop.max_failures, stop.min_sample) if stop else None,
     )
+
+
+def _show_time(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def check_plan(doc: YamlDoc, *, path: str, digest: str) -> Plan:

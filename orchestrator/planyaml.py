@@ -35,6 +35,7 @@ _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP = (_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
 # Plain `<<` and `=` in a value position resolve to these tags; SafeLoader would then fail with an obscure
 # error. As values we read them as the text they are (and let validation judge it).
+TIMESTAMP_TAG: Final = _TIMESTAMP
 _TEXT_TAGS: Final = frozenset({_STR, _TAG + "merge", _TAG + "value"})
 _SCALAR_TAGS: Final = frozenset({_INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP})
 
@@ -232,6 +233,7 @@ class _Builder:
             message = f"unquoted `{text}` looks like a {kind} to YAML but is not a valid one; quote it"
             self._report(mark, path, message)
             self.doc.replaced.add(path)
+            self.doc.scalars[path] = Scalar(node.value, plain, tag)  # a checker may judge the text itself
             return None
         self.doc.scalars[path] = Scalar(node.value, plain, tag)
         return value

@@ -162,7 +162,7 @@ def test_the_top_level_must_be_a_mapping(text: str, got: str) -> None:
     """A document that is not a mapping is one clear issue."""
     assert issues(text) == [
         "p.yaml:1:1: expected a mapping with the keys version, name, region, endpoint, project_id, limits, "
-        f"retry, jobs, defaults, targets, got {got}"
+        f"retry, jobs, defaults, targets, gate, window, stop, got {got}"
     ]
 
 
