@@ -519,10 +519,11 @@ def test_public_names_are_pinned() -> None:
     """The package re-exports exactly its public API."""
     assert sorted(simulator.__all__) == sorted(
         [
-            "JOB_NAME", "AnyOf", "ApiError", "Authenticator", "Faults", "Fleet", "GatewayError", "Instance",
-            "Job", "Proxy", "RequestRecord", "Simulator", "SimulatorConfig", "Stats", "TokenAuth",
-            "WireRequest", "fleet_from_plan", "generated_proxy_ids", "initial_mode", "parse_faults",
-            "run_simulator",
+            "JOB_NAME", "AccessKey", "AkSkAuth", "AnyOf", "ApiError", "Authenticator", "Faults", "Fleet",
+            "GatewayError", "IamError", "IamUser", "Instance", "IssuedToken", "Job", "Lockout", "Proxy",
+            "RequestRecord", "Simulator", "SimulatorAuth", "SimulatorConfig", "Stats", "TokenAuth",
+            "TokenIssuer", "WireRequest", "authenticator_for", "fleet_from_plan", "generated_proxy_ids",
+            "initial_mode", "parse_faults", "run_simulator", "simulator_auth_from_env",
         ]
     )  # fmt: skip
     assert all(hasattr(simulator, name) for name in simulator.__all__)

@@ -6,7 +6,7 @@ so a test can make the simulator give each plausible answer of the real service,
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Final
 
@@ -51,6 +51,9 @@ BUSY_MESSAGE: Final = "Another operation is being performed on the DB instance o
 # instance's earlier jobs end, "allow" runs it at once (a second PUT for the *same* proxy still gets 409).
 SAME_INSTANCE_POLICIES: Final[frozenset[str]] = frozenset({"reject", "queue", "allow"})
 
+# Which credentials the gateway accepts [§5-§7]: IAM tokens (X-Auth-Token), AK/SK signatures, or either.
+AUTH_MODES: Final[frozenset[str]] = frozenset({"token", "aksk", "both"})
+
 
 def _check_probability(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
@@ -88,12 +91,50 @@ class Faults:
             _check_non_negative("retry_after", self.retry_after)
 
 
+def _mask(value: str) -> str:
+    return f"{value[:4]}…{value[-4:]}" if len(value) >= 12 else "…"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class AccessKey:
+    """A key pair the gateway knows; with `security_token` it is temporary and X-Security-Token must be signed."""
+
+    ak: str
+    sk: str
+    security_token: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.ak or not self.sk or self.security_token == "":
+            raise ValueError("an access key needs a non-empty AK and SK (and, if given, security token)")
+
+    def __repr__(self) -> str:
+        token = "'***'" if self.security_token else "None"
+        return f"AccessKey(ak='{_mask(self.ak)}', sk='***', security_token={token})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class IamUser:
+    """An IAM user who may get a token at `POST /v3/auth/tokens` [§7]; `domain` is the account name."""
+
+    name: str
+    password: str
+    domain: str
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.password or not self.domain:
+            raise ValueError("an IAM user needs a non-empty name, password and domain")
+
+    def __repr__(self) -> str:
+        return f"IamUser(name={self.name!r}, password='***', domain={self.domain!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class SimulatorConfig:
     """How the simulated service answers; change it at run time with `Simulator.config = replace(...)`."""
 
-    tokens: frozenset[str] | None = None  # accepted X-Auth-Token values; None: any non-empty token
-    expired_tokens: frozenset[str] = frozenset()  # answered 401 APIGW.0307 "The token must be updated." [§7]
+    # tokens are secrets: kept out of the repr
+    tokens: frozenset[str] | None = field(default=None, repr=False)  # accepted X-Auth-Token values; None: any
+    expired_tokens: frozenset[str] = field(default=frozenset(), repr=False)  # 401 APIGW.0307 [§7]
     job_duration: float = 1.0  # seconds a job is Running; the proxy's mode changes when it completes
     job_pending: float = 0.0  # seconds a new job shows "Pending" before "Running" [§3 status values]
     job_visibility_delay: float = 0.0  # a new job id is "not found" on /jobs for this long [DOC §3]
@@ -109,8 +150,20 @@ class SimulatorConfig:
     status_during_job: str = "ACTIVE"  # [UNK §2] proxy.status shown while its consistency job is in flight
     require_json_content_type: bool = True  # PUT without an application/json Content-Type -> 400 [INF §1]
     faults: Faults = field(default_factory=Faults)
+    # --- who may call [§5-§8]; "token" with tokens=None accepts any non-empty X-Auth-Token ------------------
+    auth_mode: str = "token"  # key of AUTH_MODES
+    access_keys: tuple[AccessKey, ...] = ()  # AK/SK pairs whose signatures are accepted [§6]
+    max_skew: float = 900.0  # seconds X-Sdk-Date may differ from the simulator's wall clock [DOC §6: 15 min]
+    aksk_lock_after: int = 5  # more than this many consecutive AK/SK failures lock the AK [DOC §6]
+    aksk_lock_seconds: float = 300.0  # for this long [DOC §6: 5 min]
+    # [UNK §11] whether the gateway insists on X-Project-Id == the path's project for AK/SK (the issue says so)
+    require_project_header: bool = True
+    iam_users: tuple[IamUser, ...] = ()  # who may get a token at POST /v3/auth/tokens [§7]
+    iam_projects: Mapping[str, str] = field(default_factory=dict)  # project name (a region) -> project id
+    token_lifetime: float = 86400.0  # seconds an issued token is valid [DOC §7: 24 h]
 
     def __post_init__(self) -> None:
+        _choose("auth_mode", self.auth_mode, AUTH_MODES)
         _choose("job_not_found", self.job_not_found, JOB_NOT_FOUND_ANSWERS)
         _choose("noop", self.noop, NOOP_ANSWERS)
         _choose("same_instance", self.same_instance, SAME_INSTANCE_POLICIES)
@@ -118,12 +171,18 @@ class SimulatorConfig:
         _choose("instance_not_found", self.instance_not_found, INSTANCE_NOT_FOUND_ANSWERS)
         _choose("proxy_not_found", self.proxy_not_found, PROXY_NOT_FOUND_ANSWERS)
         _check_probability("job_fail_rate", self.job_fail_rate)
-        for name in ("job_duration", "job_pending", "job_visibility_delay"):
+        for name in ("job_duration", "job_pending", "job_visibility_delay", "max_skew", "aksk_lock_seconds"):
             _check_non_negative(name, getattr(self, name))
         if not 1 <= self.list_default_limit <= 100:
             raise ValueError(f"list_default_limit must be in 1..100, got {self.list_default_limit!r}")
         if self.tokens is not None and not all(self.tokens):
             raise ValueError("tokens must be non-empty strings")
+        if self.token_lifetime <= 0:
+            raise ValueError(f"token_lifetime must be > 0, got {self.token_lifetime!r}")
+        if self.aksk_lock_after < 0:
+            raise ValueError(f"aksk_lock_after must be >= 0, got {self.aksk_lock_after!r}")
+        if len({key.ak for key in self.access_keys}) != len(self.access_keys):
+            raise ValueError("access_keys name the same AK twice")
 
 
 def _choose(name: str, value: str, choices: Collection[str]) -> None:

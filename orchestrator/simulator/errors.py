@@ -1,14 +1,15 @@
 """Error answers of the simulated service, in the two body shapes of contract §8.
 
     ApiError            a DBS backend error: {"error_code", "error_msg"}
-    └── GatewayError    an API gateway (APIGW.*) error: the body also carries "request_id"
+    ├── GatewayError    an API gateway (APIGW.*) error: the body also carries "request_id"
+    └── IamError        an IAM (Keystone-style) error: {"error": {"code", "message", "title"}} [§7, INF]
 
 They are raised by the pure layers (auth, service) and turned into HTTP answers by the server.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from .config import BUSY_MESSAGE
 
@@ -34,7 +35,7 @@ class ApiError(Exception):
         self.injected = fault
         return self
 
-    def body(self, request_id: str) -> dict[str, str]:
+    def body(self, request_id: str) -> dict[str, Any]:
         return {"error_code": self.code, "error_msg": self.message}
 
 
@@ -43,8 +44,28 @@ class GatewayError(ApiError):
 
     gateway = True
 
-    def body(self, request_id: str) -> dict[str, str]:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, code, message, headers)
+        self.absent = False  # True: the request carried no credential of this kind at all (see `AnyOf`)
+
+    def body(self, request_id: str) -> dict[str, Any]:
         return {"error_msg": self.message, "error_code": self.code, "request_id": request_id}
+
+
+class IamError(ApiError):
+    """An answer of IAM's `POST /v3/auth/tokens`, in the Keystone error shape [INF §7].
+
+    Huawei's IAM pages show `{"error": {"code": 401, "message": "...", "title": "Unauthorized"}}` for
+    token errors (e.g. a locked account); the exact messages for a wrong password or scope are not published.
+    """
+
+    TITLES: Final = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, str(status), message)
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        return {"error": {"code": self.status, "message": self.message, "title": self.TITLES.get(self.status, "")}}
 
 
 def parameter_error(detail: str = "") -> ApiError:
@@ -67,8 +88,11 @@ def api_not_found() -> GatewayError:
     return GatewayError(404, "APIGW.0101", "The API does not exist or has not been published in the environment")
 
 
-def unauthorized(detail: str) -> GatewayError:
-    return GatewayError(401, "APIGW.0301", f"Incorrect IAM authentication information: {detail}")
+def unauthorized(detail: str, *, absent: bool = False) -> GatewayError:
+    """401 APIGW.0301; `absent` marks "no credential of this kind was sent" (AnyOf prefers other errors)."""
+    error = GatewayError(401, "APIGW.0301", f"Incorrect IAM authentication information: {detail}")
+    error.absent = absent
+    return error
 
 
 def token_expired() -> GatewayError:

@@ -6,6 +6,9 @@ One catch-all handler does what the API gateway and the backend do, in order:
     -> route (404 APIGW.0101) -> authenticate (401 APIGW.0301/0307) -> throttle_429 -> error_500
     -> backend (§1-§3) -> drop_after (PUT) -> answer, with X-Request-Id on every response
 
+The same port also serves IAM's `POST /v3/auth/tokens` (§7; another host in the real cloud): it needs no
+credentials and gets no throttle_429/error_500 (those model the service), only the wire faults.
+
 Routing is ours rather than aiohttp's so a wrong method or path gets the gateway's JSON 404, and every
 request, even a dropped or unknown one, is counted.
 """
@@ -25,10 +28,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .auth import Authenticator, TokenAuth, WireRequest
+from .auth import Authenticator, Lockout, WireRequest, authenticator_for
 from .config import Faults, SimulatorConfig
 from .errors import ApiError, api_not_found, server_error, throttled
 from .faults import FaultDecider, FaultDecision
+from .iam import SUBJECT_TOKEN_HEADER, TOKEN_PATH, TokenIssuer, token_body
 from .service import Backend, Reply
 from .state import Clock, Fleet
 from .stats import RequestRecord, Stats
@@ -43,9 +47,18 @@ class Call:
     body: bytes
     content_type: str | None
     now: float
+    wall_now: datetime  # the simulator's wall clock, for IAM token times
 
 
-Handler = Callable[[Backend, SimulatorConfig, Call], Reply]
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What answers behind the gateway: the DBS backend and IAM's token issuer."""
+
+    backend: Backend
+    iam: TokenIssuer
+
+
+Handler = Callable[[Services, SimulatorConfig, Call], Reply]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +67,7 @@ class Route:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
-    auth: bool = True  # False for routes that issue credentials (e.g. a future POST /v3/auth/tokens, §7)
+    auth: bool = True  # False for IAM's POST /v3/auth/tokens, which issues credentials (§7)
 
 
 _SEGMENT = r"(?P<{}>[^/]+)"
@@ -63,19 +76,27 @@ _INSTANCE = _SEGMENT.format("instance_id")
 _PROXY = _SEGMENT.format("proxy_id")
 
 
-def _put_consistency(backend: Backend, config: SimulatorConfig, call: Call) -> Reply:
+def _put_consistency(services: Services, config: SimulatorConfig, call: Call) -> Reply:
     p = call.params
-    return backend.change_consistency(
+    return services.backend.change_consistency(
         config, p["project_id"], p["instance_id"], p["proxy_id"], call.body, call.content_type, call.now
     )
 
 
-def _list_proxies(backend: Backend, config: SimulatorConfig, call: Call) -> Reply:
-    return backend.list_proxies(config, call.params["project_id"], call.params["instance_id"], call.query, call.now)
+def _list_proxies(services: Services, config: SimulatorConfig, call: Call) -> Reply:
+    p = call.params
+    return services.backend.list_proxies(config, p["project_id"], p["instance_id"], call.query, call.now)
 
 
-def _get_job(backend: Backend, config: SimulatorConfig, call: Call) -> Reply:
-    return backend.get_job(config, call.params["project_id"], call.query, call.now)
+def _get_job(services: Services, config: SimulatorConfig, call: Call) -> Reply:
+    return services.backend.get_job(config, call.params["project_id"], call.query, call.now)
+
+
+def _issue_token(services: Services, config: SimulatorConfig, call: Call) -> Reply:
+    issued = services.iam.issue(config, call.body, call.wall_now)
+    # [DOC §7] "nocatalog": any non-empty value leaves the catalog out
+    body = token_body(issued, catalog=not call.query.get("nocatalog"))
+    return Reply(201, body, headers={SUBJECT_TOKEN_HEADER: issued.token})
 
 
 ROUTES: tuple[Route, ...] = (
@@ -87,6 +108,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("list_proxies", "GET", re.compile(rf"/v3/{_PROJECT}/instances/{_INSTANCE}/proxies"), _list_proxies),
     Route("get_job", "GET", re.compile(rf"/v3/{_PROJECT}/jobs"), _get_job),
+    Route("iam_tokens", "POST", re.compile(re.escape(TOKEN_PATH)), _issue_token, auth=False),
 )
 
 
@@ -124,12 +146,17 @@ class Simulator:
         fleet.bind_clock(clock)
         self.fleet = fleet
         self.stats = Stats()
-        self.auth = auth  # None: token auth from config.tokens / config.expired_tokens
+        self.auth = auth  # None: the check `config.auth_mode` asks for (see `authenticator_for`)
+        self.iam = TokenIssuer()  # the tokens issued at POST /v3/auth/tokens
+        self.lockout = Lockout()  # AK/SK failure counts and locks, kept across config changes
         self._clock = clock
         self._wall_clock = wall_clock
         self._config = config
         self._decider = FaultDecider(config.faults)
-        self._backend = Backend(fleet, job_fails=lambda rate: self._decider.job_fails(rate))
+        self._services = Services(
+            Backend(fleet, job_fails=lambda rate: self._decider.job_fails(rate)),
+            self.iam,
+        )
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self._closing: asyncio.Event | None = None
@@ -229,7 +256,7 @@ class Simulator:
         body = await request.read()
         try:
             reply = self._answer(request, route, params, body, decision, config)
-            response = _json_response(reply.status, reply.body)
+            response = _json_response(reply.status, reply.body, reply.headers)
         except ApiError as error:
             fault = error.injected or fault
             response = _json_response(error.status, error.body(request_id), error.headers)
@@ -251,6 +278,7 @@ class Simulator:
         """The gateway's checks, injected refusals, then the backend; raises `ApiError` for error answers."""
         if route is None:
             raise api_not_found()
+        wall_now = self._wall_clock()
         if route.auth:
             wire = WireRequest(
                 method=request.method,
@@ -259,15 +287,16 @@ class Simulator:
                 headers=request.headers,
                 body=body,
                 host=request.host,
+                project_id=params.get("project_id"),
             )
-            authenticator = self.auth or TokenAuth(config.tokens, config.expired_tokens)
-            authenticator.authenticate(wire, self._wall_clock())
-        if decision.throttle_429:
-            raise throttled(config.faults.retry_after).as_injected("throttle_429")
-        if decision.error_500:
-            raise server_error().as_injected("error_500")  # refused before the backend: nothing is applied
-        call = Call(params, request.query, body, request.headers.get("Content-Type"), self._clock())
-        reply = route.handler(self._backend, config, call)
+            authenticator = self.auth or authenticator_for(config, self.iam.issued, self.lockout)
+            authenticator.authenticate(wire, wall_now)
+            if decision.throttle_429:
+                raise throttled(config.faults.retry_after).as_injected("throttle_429")
+            if decision.error_500:
+                raise server_error().as_injected("error_500")  # refused before the backend: nothing is applied
+        call = Call(params, request.query, body, request.headers.get("Content-Type"), self._clock(), wall_now)
+        reply = route.handler(self._services, config, call)
         if reply.job is not None:
             job = reply.job
             self.stats.job_created((job.project_id, job.instance_id, job.proxy_id))

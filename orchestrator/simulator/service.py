@@ -12,7 +12,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.plan import MODES
@@ -34,6 +34,7 @@ class Reply:
     status: int
     body: Any  # JSON-serialisable
     job: Job | None = None  # the job this request created, if any
+    headers: Mapping[str, str] = field(default_factory=dict)  # extra response headers (X-Subject-Token)
 
 
 def parse_change(body: bytes) -> str:

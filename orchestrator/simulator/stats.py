@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 class RequestRecord:
     at: float  # arrival time on the simulator's (injected) clock
     method: str
-    route: str  # "put_consistency" | "list_proxies" | "get_job" | "unknown"
+    route: str  # "put_consistency" | "list_proxies" | "get_job" | "iam_tokens" | "unknown"
     status: int | None = None  # None: not answered (yet, or dropped: see `fault`)
     fault: str | None = None  # the injected fault that shaped the answer, if any
     request_id: str = ""
