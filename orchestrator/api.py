@@ -149,6 +149,7 @@ class HttpApi:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._language = language
         self.wire = WireCounter()
+        self.refused: str | None = None  # the final 401 that made every later call pointless
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> HttpApi:
@@ -207,12 +208,18 @@ class HttpApi:
             wire = reply.wire
             reply, _ = await self._attempt(method, url, body, project_id)
             reply = replace(reply, wire=reply.wire + wire)
+        if reply.status == 401 and self.refused is None:
+            self.refused = f"HTTP 401 {reply.error_code or ''}: {reply.error_msg or ''}".strip()
         return reply
 
     async def _attempt(self, method: str, url: str, body: bytes, project_id: str) -> tuple[Reply, dict[str, str]]:
         if self._session is None:
             raise RuntimeError("HttpApi used outside 'async with'")
         async with self._governor.call():
+            if self.refused is not None:
+                # Credentials refused for good earlier in this run: sending more would only be refused again
+                # (and could lock an AK). Nothing is sent.
+                raise AuthError(f"not sent: the credentials were refused earlier in this run ({self.refused})")
             headers = await self._auth.authorize(method, url, self._headers(project_id, bool(body)), body, project_id)
             wire = _CallWire()
             try:
@@ -227,6 +234,8 @@ class HttpApi:
                     trace_request_ctx=wire,
                 ) as response:
                     raw = await _read_capped(response)
+                    if response.status != 401:
+                        self._governor.proven.set()
                     return _reply(response, raw, wire.sent), headers
             except TransportError as exc:
                 exc.wire = wire.sent

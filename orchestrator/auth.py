@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from .credentials import AkSkCredentials, PasswordCredentials
+from .errors import AuthError
 from .signing import sign_request
 
 # Header names and an error code, not secrets (hence the S105 waivers).
@@ -147,6 +148,7 @@ class IamPasswordAuth:
     logins: int = 0
     _tokens: dict[str, IssuedToken] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _refused: AuthError | None = None
 
     async def authorize(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes, project_id: str
@@ -166,7 +168,13 @@ class IamPasswordAuth:
             current = self._tokens.get(project_id)
             if current is not None and current.value != stale and not current.refresh_due(self.clock()):
                 return current
-            token = await self.login(self.creds, project_id)
+            if self._refused is not None:
+                raise self._refused  # IAM said no once: asking again would only risk locking the user
+            try:
+                token = await self.login(self.creds, project_id)
+            except AuthError as exc:
+                self._refused = exc
+                raise
             self.logins += 1
             self._tokens[project_id] = token
             return token

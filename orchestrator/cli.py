@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,6 @@ exit codes:
 """
 
 IAM_HELP = f"IAM endpoint for a password login (default: ${IAM_ENDPOINT_ENV}, else the plan region's)"
-TOKEN_ENV = "HUAWEICLOUD_AUTH_TOKEN"  # noqa: S105 - the variable's name, not a secret
 log = structlog.get_logger("orchestrator")
 
 
@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "simulate",
-        "run the simulator as a server",
+        "run the simulator as a server; it accepts the credentials set in its environment, the same variables "
+        "the client reads (AK/SK, token, IAM user), or any token if none is set",
         "orchestrator simulate --fleet plans/small.yaml --port 8443",
     )
     p.add_argument("--fleet", metavar="PLAN", required=True, help="seed the simulated fleet with this plan's proxies")
@@ -156,7 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--token",
         action="append",
         default=None,
-        help=f"accepted X-Auth-Token (repeatable; default: ${TOKEN_ENV} if set, else any token)",
+        help="also accept this X-Auth-Token (repeatable)",
+    )
+    p.add_argument(
+        "--token-lifetime",
+        type=float,
+        default=86400.0,
+        metavar="S",
+        help="lifetime of tokens issued by the simulated IAM (default 24h; a few seconds tests expiry)",
     )
     return parser
 
@@ -349,10 +357,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulator import Faults, SimulatorConfig, fleet_from_plan, run_simulator
+    from .simulator import Faults, SimulatorConfig, fleet_from_plan, run_simulator, simulator_auth_from_env
 
     plan = load_plan(args.fleet)
-    tokens = args.token or ([os.environ[TOKEN_ENV]] if os.environ.get(TOKEN_ENV) else None)
     faults = Faults(
         error_500=args.error_500,
         throttle_429=args.throttle_429,
@@ -362,12 +369,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         latency=args.latency,
         seed=args.seed,
     )
-    config = SimulatorConfig(
-        tokens=frozenset(tokens) if tokens else None, job_duration=args.job_duration, faults=faults
+    # The simulated IAM scopes tokens to the plan's projects; the default one is named after the region.
+    region = plan.region or "sim-region-1"
+    projects = {f"{region}-{pid[:8]}": pid for pid in {t.project_id for t in plan.targets}}
+    if plan.project_id:
+        projects[region] = plan.project_id
+    accepted = simulator_auth_from_env(os.environ, read_text_file, projects=projects)
+    config = accepted.apply(
+        SimulatorConfig(job_duration=args.job_duration, faults=faults, token_lifetime=args.token_lifetime)
     )
+    if args.token:
+        config = replace(config, tokens=frozenset(args.token) | (config.tokens or frozenset()))
 
     def ready(url: str) -> None:
         print(f"simulator listening on {url} ({len(plan.targets)} plan targets seeded)", flush=True)
+        print(f"simulator accepts: {accepted.describe() if not args.token else 'the --token values'}", flush=True)
 
     run_simulator(fleet_from_plan(plan, seed=args.seed), config, host=args.host, port=args.port, ready=ready)
     return ExitCode.OK

@@ -141,6 +141,10 @@ class Engine:
                 self._emit_plain(target, None, Outcome.NOT_STARTED, started, note=self.stop_reason)
             return
         view = await self.observe(project_id, instance_id)
+        if view.proxies is None and view.call.wire == 0 and self._stopping.is_set():
+            for target in targets:  # the run stopped before this instance's listing was sent
+                self._emit_plain(target, None, Outcome.NOT_STARTED, started, note=self.stop_reason)
+            return
         if view.proxies is None:
             status, code, msg = view.call.describe()
             for target in targets:
@@ -284,6 +288,9 @@ class Engine:
                 ambiguous = True
             decision = decide(attempts, failure, self._retry, self._rng)
             if not decision.retry or self._stopping.is_set():
+                if wire == 0 and self._stopping.is_set():  # nothing of this target ever left
+                    self._emit(step, Outcome.NOT_STARTED, started, attempts=attempts, note=self.stop_reason)
+                    return None
                 outcome = Outcome.UNKNOWN if ambiguous else Outcome.FAILED
                 result = CallResult(reply, error, attempts, wire)
                 status, code, msg = result.describe()

@@ -6,6 +6,10 @@ than N requests start in any half-open window of T seconds (N + 1 in a closed on
 
 Concurrency is capped here too, with our own semaphore at or below the connector's limit: aiohttp's total
 timeout starts while a request waits for a pooled connection, so waiting must happen before the request.
+
+Until one answer has proven the credentials (any status but 401), calls go one at a time: a wrong AK/SK sent
+by `concurrency` calls at once would be refused that many times, and the gateway locks a key after 5
+failures (contract §6). With the probe, a bad key costs exactly one refused request.
 """
 
 from __future__ import annotations
@@ -37,12 +41,24 @@ class Governor:
         self.concurrency = concurrency
         self._limiter = strict_limiter(rate)
         self._slots = asyncio.Semaphore(concurrency)
+        self._probe = asyncio.Lock()
+        self.proven = asyncio.Event()  # set by the API module on the first answer that is not a 401
         self.admitted = 0
 
     @asynccontextmanager
     async def call(self) -> AsyncIterator[None]:
         """Hold one call slot; the body starts only once the rate allows it."""
         async with self._slots:
-            await self._limiter.acquire()
-            self.admitted += 1
-            yield
+            probing = False
+            if not self.proven.is_set():
+                await self._probe.acquire()
+                probing = not self.proven.is_set()
+                if not probing:
+                    self._probe.release()
+            try:
+                await self._limiter.acquire()
+                self.admitted += 1
+                yield
+            finally:
+                if probing:
+                    self._probe.release()

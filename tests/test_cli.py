@@ -22,6 +22,7 @@ def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
+    full_env["PYTHONPATH"] = str(ROOT)  # this checkout's code, whatever is installed
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "orchestrator", *args],
@@ -96,9 +97,10 @@ def test_apply_without_credentials_is_a_usage_error(work: Path) -> None:
     """Against a real endpoint with no token set, apply stops with exit 2 and one line, writing nothing."""
     result = run("apply", "small.yaml", "--no-gate", cwd=work)
     assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "orchestrator: error: no credentials: set HUAWEICLOUD_AUTH_TOKEN to an IAM token (or use --simulate)"
-    )
+    assert result.stderr.strip().startswith("orchestrator: error: no credentials found: set HUAWEICLOUD_SDK_AK")
+    assert len(result.stderr.strip().splitlines()) == 1
+    for variable in ("HUAWEICLOUD_AUTH_TOKEN", "HUAWEICLOUD_USERNAME", "~/.huaweicloud/credentials"):
+        assert variable in result.stderr
     assert not (work / "reports").exists()
 
 
@@ -186,7 +188,7 @@ def simulator(work: Path) -> Iterator[str]:
             "4",
         ],
         cwd=work,
-        env={**os.environ, "HUAWEICLOUD_AUTH_TOKEN": TOKEN},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HUAWEICLOUD_AUTH_TOKEN": TOKEN},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -230,21 +232,19 @@ def test_apply_against_a_separate_simulator_process(work: Path, simulator: str) 
     assert "IAM token" in result.stderr  # -v says which kind of credentials it uses, not the token
 
 
-def test_wrong_token_exits_3_with_the_gateway_error(work: Path, simulator: str) -> None:
-    """A token the service rejects fails every target (401 APIGW.0301): exit 3, the secret never printed."""
+def test_wrong_token_stops_the_run_with_exit_2(work: Path, simulator: str) -> None:
+    """A token the gateway refuses (401 APIGW.0301) stops the run at once: exit 2 since nothing was changed,
+    the remaining targets not started, and the token never printed."""
     wrong = "MIIwrong-token-abcdefghijkl"
     result = run(
-        "apply",
-        "small.yaml",
-        "--no-gate",
-        "--endpoint",
-        simulator,
-        "--report",
-        "r.jsonl",
-        cwd=work,
-        env={"HUAWEICLOUD_AUTH_TOKEN": wrong},
-    )
-    assert result.returncode == 3
-    targets = [line for line in report_lines(work / "r.jsonl") if line["event"] == "target"]
-    assert {(t["outcome"], t["error_code"]) for t in targets} == {("failed", "APIGW.0301")}
+        "apply", "small.yaml", "--no-gate", "--endpoint", simulator, "--report", "r.jsonl",
+        cwd=work, env={"HUAWEICLOUD_AUTH_TOKEN": wrong},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "authentication failed, run stopped: HTTP 401 APIGW.0301" in result.stderr
+    lines = report_lines(work / "r.jsonl")
+    targets = [line for line in lines if line["event"] == "target"]
+    assert len(targets) == 5 and lines[-1]["exit_code"] == 2
+    assert {t["outcome"] for t in targets} <= {"failed", "not_started"}
+    assert {t["error_code"] for t in targets if t["outcome"] == "failed"} == {"APIGW.0301"}
     assert wrong not in result.stdout + result.stderr + (work / "r.jsonl").read_text()

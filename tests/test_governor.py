@@ -21,6 +21,7 @@ def max_in_window(times: list[float], period: float) -> int:
 async def test_no_burst_at_start_up() -> None:
     """40 calls at 10 per 0.25 s never start more than 10 in any 0.25 s window, the first window included."""
     governor = Governor(Rate(10, 0.25), concurrency=40)
+    governor.proven.set()
     loop = asyncio.get_running_loop()
     starts: list[float] = []
 
@@ -34,8 +35,9 @@ async def test_no_burst_at_start_up() -> None:
 
 
 async def test_concurrency_cap_holds() -> None:
-    """No more than `concurrency` calls are inside the governor at once."""
+    """No more than `concurrency` calls are inside the governor at once (credentials already proven)."""
     governor = Governor(Rate(10_000, 1.0), concurrency=3)
+    governor.proven.set()
     inside = peak = 0
 
     async def one() -> None:
@@ -61,3 +63,27 @@ def test_zero_concurrency_is_refused() -> None:
     """A concurrency below 1 is refused."""
     with pytest.raises(ValueError, match="concurrency"):
         Governor(Rate(1, 1.0), 0)
+
+
+async def test_calls_go_one_at_a_time_until_credentials_are_proven() -> None:
+    """Before any answer proved the credentials only one call is inside; afterwards, up to `concurrency`."""
+    governor = Governor(Rate(10_000, 1.0), concurrency=5)
+    inside = peak = 0
+    peaks: list[int] = []
+
+    async def one(prove: bool) -> None:
+        nonlocal inside, peak
+        async with governor.call():
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(0.01)
+            if prove:
+                governor.proven.set()
+            inside -= 1
+
+    await asyncio.gather(*(one(prove=False) for _ in range(4)))
+    peaks.append(peak)
+    peak = 0
+    await asyncio.gather(one(prove=True), *(one(prove=False) for _ in range(9)))
+    peaks.append(peak)
+    assert peaks[0] == 1 and peaks[1] == 5

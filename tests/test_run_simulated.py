@@ -146,11 +146,13 @@ async def test_dry_run_against_the_simulator_sends_no_put() -> None:
         assert sim.stats.count(route="put_consistency") == 0 and sim.stats.count(route="list_proxies") == 4
 
 
-async def test_wrong_token_fails_every_target_without_retry() -> None:
-    """A token the gateway rejects (401) fails the listing once per instance; nothing is retried."""
-    fleet, targets = fleet_of(2, 1)
+async def test_wrong_token_costs_one_request() -> None:
+    """A token the gateway rejects (401) is sent once: that instance fails, the others are never sent."""
+    fleet, targets = fleet_of(5, 1)
     plan = make_plan(targets, retry=FAST_RETRY, jobs=FAST_JOBS)
     async with Simulator(fleet, config(tokens=frozenset({"another"}))) as sim:
-        outcomes, _, _ = await apply(sim, plan)
-        assert {(o.outcome, o.http_status, o.error_code) for o in outcomes} == {(Outcome.FAILED, 401, "APIGW.0301")}
-        assert sim.stats.count() == 2
+        outcomes, engine, _ = await apply(sim, plan)
+        failed = [o for o in outcomes if o.outcome is Outcome.FAILED]
+        assert [(o.http_status, o.error_code) for o in failed] == [(401, "APIGW.0301")]
+        assert [o.outcome for o in outcomes].count(Outcome.NOT_STARTED) == 4
+        assert sim.stats.count() == 1 and engine.auth_failure
