@@ -12,13 +12,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+# Test-only dependencies (pyproject's `test` extra): a missing one must fail the suite, never skip it.
+import huaweicloudsdkcore.auth.credentials as core_credentials
+import huaweicloudsdkcore.exceptions.exceptions as core_exceptions
+import huaweicloudsdkgaussdb.v3 as gaussdb
+import huaweicloudsdkiam.v3 as iam_sdk
 import pytest
 
-gaussdb = pytest.importorskip("huaweicloudsdkgaussdb.v3")
-core_credentials = pytest.importorskip("huaweicloudsdkcore.auth.credentials")
-core_exceptions = pytest.importorskip("huaweicloudsdkcore.exceptions.exceptions")
-
-from orchestrator.simulator import Fleet, IamUser, Simulator, SimulatorConfig, simulator_auth_from_env  # noqa: E402
+from orchestrator.simulator import Fleet, IamUser, Simulator, SimulatorConfig, simulator_auth_from_env
 
 P = "619d3e78f61b4be68bc5aa0b59edcf7b"
 I1 = "d512257ecca04d96a0f3a9021018a385in07"
@@ -180,7 +181,7 @@ async def test_sdk_with_a_wrong_secret_key_is_refused_and_changes_nothing(aksk_s
 
 async def test_iam_sdk_gets_a_token_that_the_simulator_then_accepts(clock: FakeClock) -> None:
     """IamClient.keystone_create_user_token_by_password reads our 201 into its models, and the token works."""
-    iam = pytest.importorskip("huaweicloudsdkiam.v3")
+    iam = iam_sdk
     fleet = Fleet()
     fleet.add_proxy(P, I1, X, "eventual")
     env = {"HUAWEICLOUD_USERNAME": "ops", "HUAWEICLOUD_PASSWORD": "pw", "HUAWEICLOUD_DOMAIN_NAME": "acme"}
@@ -209,7 +210,7 @@ async def test_iam_sdk_gets_a_token_that_the_simulator_then_accepts(clock: FakeC
 
 async def test_iam_sdk_sees_a_wrong_password_as_401(clock: FakeClock) -> None:
     """A wrong password reaches the IAM SDK as ClientRequestException with status 401."""
-    iam = pytest.importorskip("huaweicloudsdkiam.v3")
+    iam = iam_sdk
     config = SimulatorConfig(iam_users=(IamUser("ops", "pw", "acme"),), iam_projects={"cn-north-4": P})
     async with Simulator(Fleet(), config, clock=clock) as sim:
         client = (

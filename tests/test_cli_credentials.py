@@ -1,0 +1,179 @@
+"""Credentials through the real CLI: one exported set-up serves `orchestrator simulate` and `apply` alike,
+the official SDK accepts `orchestrator simulate`, and no secret ever reaches an output (issue 3)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import huaweicloudsdkcore.auth.credentials as core_credentials
+import huaweicloudsdkgaussdb.v3 as gaussdb
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = "619d3e78f61b4be68bc5aa0b59edcf7b"
+INSTANCE = "d512257ecca04d96a0f3a9021018a385in07"
+PROXY = "7bf4a8bbb4f4fb58233a242ee13603bpo01"
+AK, SK = "CLIAKEXAMPLE00000001", "CLISKEXAMPLE0000000000000000000000000001"
+PASSWORD = "pa55word-for-the-cli-test"
+AKSK_ENV = {"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK}
+PASSWORD_ENV = {"HUAWEICLOUD_USERNAME": "ops", "HUAWEICLOUD_PASSWORD": PASSWORD, "HUAWEICLOUD_DOMAIN_NAME": "acme"}
+SECRETS = (SK, PASSWORD)
+
+
+def clean_env(extra: dict[str, str], home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["HOME"] = str(home)  # never the operator's own ~/.huaweicloud/credentials
+    env.update(extra)
+    return env
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=clean_env(env, cwd), capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    plan = (ROOT / "plans" / "small.yaml").read_text()
+    plan = plan.replace("base_delay: 500ms", "base_delay: 10ms").replace("poll_interval: 5s", "poll_interval: 50ms")
+    (tmp_path / "small.yaml").write_text(plan)
+    return tmp_path
+
+
+def start_simulator(work: Path, env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[str], str, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "simulate", "--fleet", "small.yaml", "--port", "0",
+         "--job-duration", "0.05", *extra],
+        cwd=work, env=clean_env(env, work), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    first, second = process.stdout.readline(), process.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:\d+", first)
+    assert match, first + (process.stderr.read() if process.stderr else "")
+    return process, match.group(0), second
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    return out + err
+
+
+@pytest.fixture
+def aksk_simulator(work: Path) -> Iterator[str]:
+    process, url, accepts = start_simulator(work, AKSK_ENV)
+    assert "AK/SK" in accepts and SK not in accepts
+    yield url
+    assert SK not in stop(process)
+
+
+def test_one_exported_aksk_setup_serves_both_sides(work: Path, aksk_simulator: str) -> None:
+    """The same AK/SK variables make the simulator verify signatures and apply sign with them: exit 0."""
+    result = cli(
+        "apply",
+        "small.yaml",
+        "--no-gate",
+        "--endpoint",
+        aksk_simulator,
+        "--report",
+        "r.jsonl",
+        "-v",
+        cwd=work,
+        env=AKSK_ENV,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "AK/SK (AK CLIA…0001" in result.stderr
+    everything = result.stdout + result.stderr + (work / "r.jsonl").read_text()
+    assert SK not in everything
+
+
+def test_wrong_secret_key_stops_at_once(work: Path, aksk_simulator: str) -> None:
+    """A wrong SK is refused once (401 APIGW.0301) and the run stops with exit 2, the SK never printed."""
+    wrong = {**AKSK_ENV, "HUAWEICLOUD_SDK_SK": "X" * 40}
+    result = cli(
+        "apply", "small.yaml", "--no-gate", "--endpoint", aksk_simulator, "--report", "r.jsonl", cwd=work, env=wrong
+    )
+    assert result.returncode == 2
+    assert "authentication failed" in result.stderr and "APIGW.0301" in result.stderr
+    assert "X" * 40 not in result.stdout + result.stderr + (work / "r.jsonl").read_text()
+
+
+def test_validate_credentials_checks_without_changing(work: Path, aksk_simulator: str) -> None:
+    """validate --credentials makes one read-only call and says whether the set-up works."""
+    good = cli("validate", "small.yaml", "--credentials", "--endpoint", aksk_simulator, cwd=work, env=AKSK_ENV)
+    assert good.returncode == 0, good.stderr
+    assert "credentials work: AK/SK" in good.stdout
+    bad = cli(
+        "validate",
+        "small.yaml",
+        "--credentials",
+        "--endpoint",
+        aksk_simulator,
+        cwd=work,
+        env={**AKSK_ENV, "HUAWEICLOUD_SDK_SK": "Y" * 40},
+    )
+    assert bad.returncode == 2 and "credentials refused" in bad.stderr and "Y" * 40 not in bad.stderr
+
+
+def test_half_set_credentials_are_a_usage_error(work: Path) -> None:
+    """An AK without its SK is an exit-2 error naming the missing variable, before anything is sent."""
+    result = cli(
+        "apply", "small.yaml", "--no-gate", "--endpoint", "http://127.0.0.1:9", cwd=work, env={"HUAWEICLOUD_SDK_AK": AK}
+    )
+    assert result.returncode == 2 and "HUAWEICLOUD_SDK_SK" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_password_login_through_the_simulated_iam(work: Path) -> None:
+    """An IAM user in the environment logs in at the simulator's IAM endpoint and applies the plan."""
+    process, url, accepts = start_simulator(work, PASSWORD_ENV)
+    try:
+        assert "ops" in accepts and PASSWORD not in accepts
+        result = cli(
+            "apply",
+            "small.yaml",
+            "--no-gate",
+            "--endpoint",
+            url,
+            "--iam-endpoint",
+            url,
+            "--report",
+            "r.jsonl",
+            cwd=work,
+            env=PASSWORD_ENV,
+        )
+        assert result.returncode == 0, result.stderr
+        report = (work / "r.jsonl").read_text()
+        assert PASSWORD not in result.stdout + result.stderr + report
+        assert "MII" not in report  # no issued token either
+    finally:
+        assert PASSWORD not in stop(process)
+
+
+def test_the_official_sdk_accepts_orchestrator_simulate(work: Path, aksk_simulator: str) -> None:
+    """GaussDBClient with AK/SK, pointed at `orchestrator simulate`, changes a proxy, lists proxies, reads the job."""
+    credentials = core_credentials.BasicCredentials(AK, SK, PROJECT)
+    client = gaussdb.GaussDBClient.new_builder().with_credentials(credentials).with_endpoint(aksk_simulator).build()
+    change = gaussdb.UpdateProxySessionConsistenceRequest(
+        instance_id=INSTANCE,
+        proxy_id=PROXY,
+        body=gaussdb.ModifyProxyConsistRequest(session_consistence="false", consistence_mode="global"),
+    )
+    job_id = client.update_proxy_session_consistence(change).job_id
+    assert job_id
+    listing = client.show_gauss_my_sql_proxy_list(
+        gaussdb.ShowGaussMySqlProxyListRequest(instance_id=INSTANCE, offset=0, limit=100)
+    )
+    assert PROXY in [element.proxy.pool_id for element in listing.proxy_list]
+    job = client.show_gauss_my_sql_job_info(gaussdb.ShowGaussMySqlJobInfoRequest(id=job_id)).job
+    assert job.id == job_id and job.status in ("Running", "Completed")
