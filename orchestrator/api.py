@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import platform
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -27,6 +27,7 @@ from .credentials import PasswordCredentials, iam_token_request_body
 from .errors import AuthError, TransportError
 from .governor import Governor
 from .plan import Mode
+from .redact import Scrubber
 
 # Bodies of interest here are a few KiB; anything past this is a hostile or broken answer, not data.
 MAX_BODY_BYTES = 1 << 20
@@ -236,7 +237,7 @@ class HttpApi:
                     raw = await _read_capped(response)
                     if response.status != 401:
                         self._governor.proven.set()
-                    return _reply(response, raw, wire.sent), headers
+                    return _reply(response, raw, wire.sent, self._auth.secrets), headers
             except TransportError as exc:
                 exc.wire = wire.sent
                 raise
@@ -267,14 +268,17 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     return b"".join(chunks)
 
 
-def _reply(response: aiohttp.ClientResponse, raw: bytes, wire: int) -> Reply:
+def _reply(
+    response: aiohttp.ClientResponse, raw: bytes, wire: int, secrets: Callable[[], Iterable[str]]
+) -> Reply:
     body: Any = None
     excerpt = ""
     if raw:
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            excerpt = _excerpt(raw)
+            # A gateway refusing an over-long header may quote it back: never keep a piece of a secret.
+            excerpt = Scrubber(secrets())(_excerpt(raw))
     return Reply(
         status=response.status,
         body=body,

@@ -27,6 +27,7 @@ from .errors import AuthError, ExitCode, OrchestratorError, TransportError, Usag
 from .governor import Governor
 from .plan import Plan, load_plan
 from .preview import render_table, summarize
+from .redact import scrub
 from .report import FAILING_OUTCOMES, Outcome, SecretRedactor, TargetOutcome
 from .run import RunResult, execute
 
@@ -177,11 +178,7 @@ SECRET_SOURCES: list[Callable[[], Iterable[str]]] = []
 
 
 def redact(text: str) -> str:
-    for source in SECRET_SOURCES:
-        for secret in source():
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-    return text
+    return scrub(text, (secret for source in SECRET_SOURCES for secret in source()))
 
 
 def configure_logging(verbosity: int, quiet: bool) -> None:
@@ -274,7 +271,8 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
             plan, conn, command=args.command, dry_run=dry_run, report_path=report_path, on_outcome=warn
         )
     if result.auth_failure is not None:
-        print(f"orchestrator: error: authentication failed, run stopped: {result.auth_failure}", file=sys.stderr)
+        line = f"orchestrator: error: authentication failed, run stopped: {result.auth_failure}"
+        print(redact(line), file=sys.stderr)
     if dry_run:
         write_preview(args, plan, conn.endpoint, result, now)
     elif not args.quiet or result.exit_code:
@@ -290,7 +288,7 @@ def write_preview(args: argparse.Namespace, plan: Plan, endpoint: str, result: R
         for line in render_table(steps, show_unchanged=getattr(args, "show_unchanged", False)):
             print(line)
         for o in unreadable:
-            print(f"  ! {o.instance_id}/{o.proxy_id}  cannot be read: {o.error_code}: {o.error_msg}")
+            print(redact(f"  ! {o.instance_id}/{o.proxy_id}  cannot be read: {o.error_code}: {o.error_msg}"))
         print(
             f"preview: {counts['change']} to change, {counts['unchanged']} already at their goal, "
             f"{counts['missing']} not found, {len(unreadable)} cannot be read"

@@ -26,6 +26,7 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from .plan import Mode
+from .redact import Scrubber
 
 
 class Outcome(enum.StrEnum):
@@ -108,20 +109,19 @@ class SecretRedactor:
         else:
             fixed = tuple(secrets)
             self._source = lambda: fixed
-        self._secrets: tuple[str, ...] = ()
+        self._scrubber = Scrubber(())
 
     def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-        self._secrets = tuple(s for s in self._source() if len(s) >= 4)
-        if not self._secrets:
+        current = tuple(s for s in self._source() if len(s) >= 4)
+        if set(current) != set(self._scrubber.secrets):  # an IAM token appeared or was refreshed
+            self._scrubber = Scrubber(current)
+        if not self._scrubber.secrets:
             return event_dict
         return {k: self._scrub(v) for k, v in event_dict.items()}
 
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, "***")
-            return value
+            return self._scrubber(value)
         if isinstance(value, Mapping):
             return {k: self._scrub(v) for k, v in value.items()}
         if isinstance(value, list | tuple):

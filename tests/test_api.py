@@ -208,3 +208,16 @@ async def test_a_second_401_is_returned_not_retried(serve) -> None:
     async with HttpApi(await serve(handler), auth, Governor(Rate(100, 1.0), 2), timeout=2.0) as api:
         reply = await api.list_proxies(PROJECT, INSTANCE, offset=0, limit=100)
     assert reply.status == 401 and len(hits) == 2
+
+
+async def test_a_quoted_piece_of_the_token_never_reaches_the_reply(serve) -> None:
+    """A non-JSON error page quoting the start of a long token is kept with that piece masked."""
+    long_token = "MIIlong" + "Ab3" * 3000
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=400, text=f"Got more than 8190 bytes: b'{request.headers['X-Auth-Token'][:150]}")
+
+    async with HttpApi(await serve(handler), StaticToken(long_token), Governor(Rate(100, 1.0), 2), timeout=2.0) as api:
+        reply = await api.list_proxies(PROJECT, INSTANCE, offset=0, limit=100)
+    assert reply.status == 400 and reply.error_msg is not None
+    assert "Got more than 8190 bytes" in reply.error_msg and "Ab3Ab3Ab3" not in reply.error_msg
