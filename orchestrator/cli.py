@@ -13,9 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import UTC, datetime
 
 import structlog
 
@@ -24,12 +22,15 @@ from .api import HttpApi
 from .connect import IAM_ENDPOINT_ENV, Overrides, connection
 from .credentials import read_text_file
 from .errors import AuthError, ExitCode, OrchestratorError, TransportError, UsageError
+from .gate import preview_document
 from .governor import Governor
+from .lock import hold_locks, lock_paths
 from .plan import Plan, load_plan
 from .preview import render_table, summarize
 from .redact import scrub
 from .report import FAILING_OUTCOMES, Outcome, SecretRedactor, TargetOutcome
-from .run import RunResult, execute
+from .run import RunOptions, RunResult, execute
+from .safety import ResumeState, approved_observations, check_window, estimate_seconds, resume_state
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -46,6 +47,8 @@ exit codes:
 
 IAM_HELP = f"IAM endpoint for a password login (default: ${IAM_ENDPOINT_ENV}, else the plan region's)"
 log = structlog.get_logger("orchestrator")
+# A lock's lease: the run renews it every third of this; a holder silent for longer is taken over.
+LOCK_LEASE = 600.0
 
 
 # --- arguments -------------------------------------------------------------------------------------------------
@@ -118,6 +121,24 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--approved", metavar="PREVIEW", help="the reviewed preview file this run is approved by")
     gate.add_argument("--no-gate", action="store_true", help="run without an approved preview")
     p.add_argument("--dry-run", action="store_true", help="same as preview: read the fleet, send no change")
+    p.add_argument(
+        "--resume",
+        action="append",
+        metavar="REPORT",
+        help="continue an earlier run: targets its report shows submitted or unchanged are not sent again",
+    )
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="start even if the estimate says the run cannot finish inside the change window",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="after SIGTERM/SIGINT, seconds in-flight calls may finish before they are cancelled (default 30)",
+    )
 
     p = command(
         "simulate",
@@ -251,6 +272,9 @@ def default_report_path(plan: Plan, now: datetime) -> str:
 
 async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> int:
     now = datetime.now(UTC)
+    resume = resume_state(plan, args.resume) if getattr(args, "resume", None) else ResumeState()
+    for note in resume.notes:
+        log.warning("resume: " + note)
     report_path = args.report or (None if dry_run else default_report_path(plan, now))
 
     def warn(outcome: TargetOutcome) -> None:
@@ -267,23 +291,56 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
     async with connection(plan, overrides(args), os.environ, read_text_file) as conn:
         SECRET_SOURCES.append(conn.auth.secrets)
         log.info("connecting", credentials=conn.auth.describe(), endpoint=conn.endpoint)
-        result = await execute(
-            plan, conn, command=args.command, dry_run=dry_run, report_path=report_path, on_outcome=warn
-        )
+        if dry_run:
+            options = RunOptions(command=args.command, dry_run=True, report_path=report_path)
+            result = await execute(plan, conn, options, on_outcome=warn)
+            write_preview(args, plan, conn.identity, result, now)
+            return result.exit_code
+        preview, approved = approved_observations(plan, conn.identity, args.approved, args.no_gate, now)
+        estimate = estimate_seconds(plan, preview)
+        check_window(plan, now, estimate, allow_partial=args.allow_partial)
+        if report_path not in (None, "-") and os.path.dirname(report_path):
+            os.makedirs(os.path.dirname(report_path), exist_ok=True)  # its lock file lives beside it
+        with hold_locks(lock_paths(plan.path, report_path), lease=LOCK_LEASE, owner=lock_owner()) as locks:
+            for lock in locks:
+                if lock.took_over:
+                    log.warning(lock.took_over, lock=lock.path)
+            options = RunOptions(
+                command=args.command,
+                report_path=report_path,
+                approved=approved,
+                skip=resume.skip,
+                started_fields={
+                    **resume.started_fields,
+                    "approved_preview": args.approved,
+                    "estimated_duration_s": round(estimate, 1),
+                },
+                resume_hint=f"orchestrator apply {plan.path} --resume {report_path}"
+                + (f" --approved {args.approved}" if args.approved else " --no-gate"),
+                grace=args.grace,
+                handle_signals=True,
+                locks=locks,
+            )
+            result = await execute(plan, conn, options, on_outcome=warn)
     if result.auth_failure is not None:
         line = f"orchestrator: error: authentication failed, run stopped: {result.auth_failure}"
         print(redact(line), file=sys.stderr)
-    if dry_run:
-        write_preview(args, plan, conn.endpoint, result, now)
-    elif not args.quiet or result.exit_code:
+    if not args.quiet or result.exit_code:
         print_summary(result, report_path, args.quiet)
     return result.exit_code
+
+
+def lock_owner() -> str:
+    user = os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid())
+    return f"{user}: orchestrator {' '.join(sys.argv[1:3])}"
 
 
 def write_preview(args: argparse.Namespace, plan: Plan, endpoint: str, result: RunResult, now: datetime) -> None:
     steps = result.steps
     counts = summarize(steps)
     unreadable = [o for o in result.failing if o.error_code != "proxy_not_found"]
+    estimate = estimate_seconds(plan, None)
+    document = preview_document(plan, endpoint, steps, unreadable, now, estimate)
     if not args.quiet:
         for line in render_table(steps, show_unchanged=getattr(args, "show_unchanged", False)):
             print(line)
@@ -291,33 +348,18 @@ def write_preview(args: argparse.Namespace, plan: Plan, endpoint: str, result: R
             print(redact(f"  ! {o.instance_id}/{o.proxy_id}  cannot be read: {o.error_code}: {o.error_msg}"))
         print(
             f"preview: {counts['change']} to change, {counts['unchanged']} already at their goal, "
-            f"{counts['missing']} not found, {len(unreadable)} cannot be read"
+            f"{counts['missing']} not found, {document['counts']['unreadable']} cannot be read"
         )
+        window = document["window"]
+        if window is not None and window["fits"] is False:
+            print(
+                f"warning: the run needs about {estimate:.0f}s and cannot finish before the window's last start "
+                f"({window['last_start']}); apply will refuse it without --allow-partial"
+            )
     out = getattr(args, "out", None) or f"{os.path.splitext(plan.path)[0]}.preview.json"
-    document: dict[str, Any] = {
-        "kind": "orchestrator-preview",
-        "version": 1,
-        "plan": plan.path,
-        "plan_digest": plan.digest,
-        "created_at": now.isoformat().replace("+00:00", "Z"),
-        "expires_at": (now + timedelta(hours=24)).isoformat().replace("+00:00", "Z"),
-        "endpoint": endpoint,
-        "counts": {**counts, "unreadable": len(unreadable)},
-        "targets": [
-            {
-                "project_id": s.project_id,
-                "instance_id": s.instance_id,
-                "proxy_id": s.proxy_id,
-                "mode_before": s.mode_before,
-                "mode_target": s.mode_target,
-                "action": s.action.value,
-            }
-            for s in steps
-        ],
-    }
     atomic_write(out, json.dumps(document, indent=1) + "\n")
     if not args.quiet:
-        print(f"preview written to {out}")
+        print(f"preview written to {out}; approve it with: orchestrator apply {plan.path} --approved {out}")
 
 
 def atomic_write(path: str, text: str) -> None:
@@ -349,8 +391,6 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
-    if args.approved and not Path(args.approved).is_file():
-        raise UsageError(f"--approved: no such preview file: {args.approved}")
     return asyncio.run(run_plan(args, plan, dry_run=args.dry_run))
 
 

@@ -26,6 +26,13 @@ IAM_ENDPOINT_ENV = "HUAWEICLOUD_SDK_IAM_ENDPOINT"  # the official SDK's variable
 class Connection:
     endpoint: str
     auth: Authenticator
+    # What a preview was made against and an apply must match: the endpoint, or for --simulate (whose port
+    # changes every run) the simulator and its seed.
+    identity: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.identity:
+            object.__setattr__(self, "identity", self.endpoint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,4 +113,5 @@ async def connection(
         token = secrets.token_urlsafe(32)
         config = SimulatorConfig(tokens=frozenset({token}), job_duration=overrides.sim_job_duration)
         simulator = await stack.enter_async_context(Simulator(fleet_from_plan(plan, seed=overrides.seed), config))
-        yield Connection(simulator.url, StaticToken(token, source="the built-in simulator"))
+        identity = f"built-in simulator (seed {overrides.seed})"
+        yield Connection(simulator.url, StaticToken(token, source="the built-in simulator"), identity)

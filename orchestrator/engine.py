@@ -21,21 +21,26 @@ import functools
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from .api import PAGE_LIMIT, ProxyApi, Reply
+from .budget import FailureBudget
 from .errors import AuthError, TransportError
+from .gate import Key, drift
 from .plan import JobSettings, Mode, Plan, RetrySettings, Target
 from .preview import Action, ListingError, ObservedProxy, Step, parse_proxy_page, resolve
 from .report import Outcome, TargetOutcome
-from .retrying import Failure, decide, parse_retry_after
+from .retrying import BUSY_CODES, Failure, decide, parse_retry_after
 
 # Contract §3: Pending/Running are in progress; Completed is success; anything else is terminal failure.
 JOB_IN_PROGRESS = frozenset({"Pending", "Running"})
 JOB_SUCCESS = "Completed"
+# Why a run stopped early: it decides the exit code (run.py).
+StopKind = Literal["requested", "auth", "budget", "window", "signal"]
+BUDGET_FAILURES = frozenset({Outcome.FAILED, Outcome.UNKNOWN})  # what the failure budget counts
 MAX_PAGES = 1000  # 100 per page: far beyond any real instance, but a broken server cannot loop us forever
 
 
@@ -96,6 +101,9 @@ class Engine:
         on_outcome: Callable[[TargetOutcome], None],
         on_job: Callable[[Step, JobResult], None] = lambda step, job: None,
         dry_run: bool = False,
+        approved: Mapping[Key, Mode | None] | None = None,
+        skip: Set[Key] = frozenset(),
+        budget: FailureBudget | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -113,29 +121,80 @@ class Engine:
         self._sleep = sleep
         self._clock = clock
         self._now = wall_clock
+        self._approved = approved  # the approved preview's observed modes: per-item compare-and-set
+        self._skip = skip  # targets done in an earlier run (resume): not listed for, not sent, not reported
+        self._budget = budget
+        self._budget_changed = asyncio.Condition()
+        self._changes_in_flight = 0
+        self._wakers: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self.stop_reason: str | None = None
+        self.stop_kind: StopKind | None = None
         self.auth_failure: str | None = None  # set when the credentials were refused: the run stops
         self.stats = EngineStats()
         self.steps: list[Step] = []  # every resolved step, in the order instances were observed
+        self.skipped = 0  # targets skipped because an earlier run settled them
+        self._settled: set[Key] = set()  # every key an outcome was emitted for
+        self._put_in_flight: set[Key] = set()  # keys whose PUT may be on the wire right now
+        self._resolved: dict[tuple[str, str], list[Step]] = {}
+        self._last_outcome: dict[Key, Outcome] = {}
 
     # --- public -------------------------------------------------------------------------------------------
 
-    def stop(self, reason: str) -> None:
-        """Start nothing new; targets not yet started settle as `not_started`."""
+    def stop(self, reason: str, kind: StopKind = "requested") -> None:
+        """Start nothing new; targets not yet started settle as `not_started`. The first reason wins."""
         if not self._stopping.is_set():
             self.stop_reason = reason
+            self.stop_kind = kind
             self._stopping.set()
+            if self._budget is not None:  # lanes waiting for the budget must see the stop
+                self._wakers.add(task := asyncio.get_running_loop().create_task(self._wake_budget_waiters()))
+                task.add_done_callback(self._wakers.discard)
+
+    async def _wake_budget_waiters(self) -> None:
+        async with self._budget_changed:
+            self._budget_changed.notify_all()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     async def run(self) -> None:
+        """Run every instance; whatever way it ends (cancelled included), every target gets exactly one line."""
         groups = group_by_instance(self._plan.targets)
-        await asyncio.gather(*(self._run_instance(key, targets) for key, targets in groups.items()))
+        try:
+            await asyncio.gather(*(self._run_instance(key, targets) for key, targets in groups.items()))
+        finally:
+            self._settle_the_rest(groups)
+
+    def _settle_the_rest(self, groups: Mapping[tuple[str, str], list[Target]]) -> None:
+        """After a cancellation: a PUT that was on the wire is `unknown`, anything else `not_started`."""
+        now = self._clock()
+        note = self.stop_reason or "the run ended before this target"
+        for key, targets in groups.items():
+            steps = self._resolved.get(key)
+            if steps is None:
+                for target in targets:
+                    if target.key not in self._settled and target.key not in self._skip:
+                        self._emit_plain(target, None, Outcome.NOT_STARTED, now, note=note)
+                continue
+            for step in steps:
+                if step.key in self._settled or step.key in self._skip:
+                    continue
+                if step.key in self._put_in_flight:
+                    error = (None, "outcome_unknown", "the run was cancelled while this change was on the wire")
+                    self._emit(step, Outcome.UNKNOWN, now, error=error, note=note)
+                else:
+                    self._emit(step, Outcome.NOT_STARTED, now, note=note)
 
     # --- per instance -------------------------------------------------------------------------------------
 
     async def _run_instance(self, key: tuple[str, str], targets: list[Target]) -> None:
         project_id, instance_id = key
         started = self._clock()
+        if all(t.key in self._skip for t in targets):  # resume: all done before, not even a listing
+            self.skipped += len(targets)
+            return
         if self._stopping.is_set():
             for target in targets:
                 self._emit_plain(target, None, Outcome.NOT_STARTED, started, note=self.stop_reason)
@@ -168,10 +227,17 @@ class Engine:
                     error=(None, "no_proxies", "the instance's proxy listing is empty"),
                 )
             return
+        self._resolved[key] = steps
         self.steps.extend(steps)
         pending: deque[Step] = deque()
         for step in steps:
-            if step.action is Action.UNCHANGED:
+            if step.key in self._skip:
+                self.skipped += 1
+                continue
+            drifted = drift(self._approved, step) if self._approved is not None else None
+            if drifted is not None:
+                self._emit(step, Outcome.DRIFTED, started, note=drifted)
+            elif step.action is Action.UNCHANGED:
                 self._emit(step, Outcome.UNCHANGED, started, note="already at the goal; nothing sent")
             elif step.action is Action.MISSING:
                 self._emit(
@@ -190,14 +256,50 @@ class Engine:
     async def _lane(self, pending: deque[Step]) -> None:
         while pending:
             step = pending.popleft()
-            if self._stopping.is_set():
+            if self._stopping.is_set() or not await self._budget_allows_start():
                 self._emit(step, Outcome.NOT_STARTED, self._clock(), note=self.stop_reason)
                 continue
-            job_id = await self._change(step)
+            try:
+                job_id = await self._change(step)
+            finally:
+                await self._budget_settled(step)
             if job_id is not None and pending:
                 # The next change on this instance would be refused while this job runs.
                 job = await self.wait_job(step.project_id, job_id)
                 self._on_job(step, job)
+
+    # --- the failure budget ---------------------------------------------------------------------------------
+
+    async def _budget_allows_start(self) -> bool:
+        """Wait until the budget lets one more change start (True), or the run stops (False).
+
+        The check and the count of changes in flight happen with no await between them, so the budget can
+        never be overshot however many lanes wait here (see budget.py).
+        """
+        if self._budget is None:
+            return True
+        async with self._budget_changed:
+            while not self._stopping.is_set():
+                if self._budget.exhausted:
+                    self.stop(f"stopped by the failure budget: {self._budget.reason}", "budget")
+                    break
+                if self._budget.may_start(self._changes_in_flight):
+                    self._changes_in_flight += 1
+                    return True
+                await self._budget_changed.wait()
+            self._budget_changed.notify_all()
+            return False
+
+    async def _budget_settled(self, step: Step) -> None:
+        if self._budget is None:
+            return
+        async with self._budget_changed:
+            self._changes_in_flight -= 1
+            if step.key in self._settled:
+                self._budget.record(self._last_outcome.get(step.key) in BUDGET_FAILURES)
+            if self._budget.exhausted:
+                self.stop(f"stopped by the failure budget: {self._budget.reason}", "budget")
+            self._budget_changed.notify_all()
 
     # --- observing ----------------------------------------------------------------------------------------
 
@@ -235,20 +337,19 @@ class Engine:
         started = self._clock()
         attempts = wire = 0
         ambiguous = False  # an earlier attempt may have been applied
+        busy = False  # the instance was busy: maybe with a change of this very proxy (an earlier run's, say)
         while True:
-            if ambiguous:
+            if ambiguous or busy:
                 settled = await self._settled_after_ambiguity(step)
                 if settled is True:
-                    self._emit(
-                        step,
-                        Outcome.SUBMITTED,
-                        started,
-                        attempts=attempts,
-                        wire=wire,
-                        note="an earlier attempt's answer was lost, but the listing shows the proxy at its goal",
-                    )
+                    if ambiguous:
+                        note = "an earlier attempt's answer was lost, but the listing shows the proxy at its goal"
+                        self._emit(step, Outcome.SUBMITTED, started, attempts=attempts, wire=wire, note=note)
+                    else:
+                        note = "reached its goal while another operation ran on the instance; nothing more sent"
+                        self._emit(step, Outcome.UNCHANGED, started, attempts=attempts, wire=wire, note=note)
                     return None
-                if settled is None:
+                if settled is None and ambiguous:
                     self._emit(
                         step,
                         Outcome.UNKNOWN,
@@ -260,9 +361,12 @@ class Engine:
                     return None
             attempts += 1
             self.stats.puts += 1
+            self._put_in_flight.add(step.key)
             reply, error = await self._attempt(
                 lambda: self._api.change_consistency(step.project_id, step.instance_id, step.proxy_id, step.mode_target)
             )
+            if error is None or not error.sent:
+                self._put_in_flight.discard(step.key)
             wire += reply.wire if reply is not None else error.wire if error is not None else 0
             if reply is not None and reply.ok:
                 job_id = reply.body.get("job_id") if isinstance(reply.body, dict) else None
@@ -286,6 +390,7 @@ class Engine:
             failure = self._failure(reply, error)
             if error is not None and error.sent:
                 ambiguous = True
+            busy = failure.status == 409 and failure.error_code in BUSY_CODES
             decision = decide(attempts, failure, self._retry, self._rng)
             if not decision.retry or self._stopping.is_set():
                 if wire == 0 and self._stopping.is_set():  # nothing of this target ever left
@@ -368,7 +473,7 @@ class Engine:
     def _authentication_failed(self, detail: str) -> None:
         if self.auth_failure is None:
             self.auth_failure = detail
-            self.stop(f"stopped: authentication failed ({detail})")
+            self.stop(f"stopped: authentication failed ({detail})", "auth")
 
     def _failure(self, reply: Reply | None, error: TransportError | None) -> Failure:
         if reply is None:
@@ -396,6 +501,9 @@ class Engine:
         note: str | None = None,
     ) -> None:
         status, code, msg = error if error is not None else (reply.status if reply else None, None, None)
+        self._settled.add(step.key)
+        self._put_in_flight.discard(step.key)
+        self._last_outcome[step.key] = outcome
         self._on_outcome(
             TargetOutcome(
                 project_id=step.project_id,

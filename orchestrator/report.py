@@ -36,9 +36,11 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"  # a definite failure: nothing was changed by us
     UNKNOWN = "unknown"  # a PUT may or may not have been applied (answer lost); never re-sent blindly
     NOT_STARTED = "not_started"  # the run stopped before this target
+    DRIFTED = "drifted"  # its mode is no longer what the approved preview observed: skipped, nothing sent
 
 
-FAILING_OUTCOMES = frozenset({Outcome.FAILED, Outcome.UNKNOWN})
+# Outcomes that make a finished run exit 3: something the operator must look at.
+FAILING_OUTCOMES = frozenset({Outcome.FAILED, Outcome.UNKNOWN, Outcome.DRIFTED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,29 +1,56 @@
 """One run of a plan: the engine wired to the HTTP edge and to the report, and the run's exit code.
 
 The CLI decides what to run and prints; this module runs it and writes the report: `run_started`, one line
-per settled target (and per polled job), and `run_finished`, even when the run stops early.
+per settled target (and per polled job), and `run_finished`, even when the run stops early. It also owns the
+run's clocks and signals: the change window's cutoff, SIGTERM/SIGINT with a grace period, and the lock's
+lease renewal.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from .api import HttpApi
+from .budget import FailureBudget
 from .connect import Connection
-from .engine import Engine, EngineStats, JobResult
+from .engine import Engine, EngineStats, JobResult, StopKind
 from .errors import ExitCode
+from .gate import Key
 from .governor import Governor
-from .plan import Plan
+from .lock import RunLock
+from .plan import Mode, Plan
 from .preview import Step
 from .report import FAILING_OUTCOMES, Outcome, Report, TargetOutcome
+from .window import seconds_until_cutoff
 
 log = structlog.get_logger("orchestrator")
+
+SIGNAL_EXIT = {"SIGINT": ExitCode.SIGINT, "SIGTERM": ExitCode.SIGTERM}
+STOP_EXIT: Mapping[StopKind, ExitCode] = {"budget": ExitCode.BUDGET_EXHAUSTED, "window": ExitCode.WINDOW_CLOSED}
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    command: str
+    dry_run: bool = False
+    report_path: str | None = None
+    approved: Mapping[Key, Mode | None] | None = None  # the approved preview's observations (the gate)
+    skip: frozenset[Key] = frozenset()  # resume: targets an earlier run settled
+    started_fields: Mapping[str, Any] = field(default_factory=dict)  # extra run_started fields (resume, gate)
+    resume_hint: str | None = None  # the command that resumes this run, for run_finished when it stops early
+    grace: float = 30.0  # seconds in-flight calls may finish after SIGTERM/SIGINT
+    handle_signals: bool = False
+    locks: Sequence[RunLock] = ()  # renewed while the run lasts
 
 
 @dataclass(slots=True)
@@ -35,8 +62,11 @@ class RunResult:
     steps: list[Step] = field(default_factory=list)
     stats: EngineStats = field(default_factory=EngineStats)
     wire: int = 0
+    skipped: int = 0
     auth_failure: str | None = None
     stop_reason: str | None = None
+    stop_kind: StopKind | None = None
+    signal: str | None = None
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for o in self.outcomes if o.outcome is outcome)
@@ -46,11 +76,15 @@ class RunResult:
         return [o for o in self.outcomes if o.outcome in FAILING_OUTCOMES]
 
 
-def exit_code_for(outcomes: list[TargetOutcome], auth_failure: str | None) -> ExitCode:
-    """0 all done; 2 credentials refused before anything was submitted; 3 failed or unknown targets."""
-    if auth_failure is not None and not any(o.outcome is Outcome.SUBMITTED for o in outcomes):
+def exit_code_for(result: RunResult) -> ExitCode:
+    """Signals first, then the failure budget and the window, then refused credentials, then failed targets."""
+    if result.signal is not None:
+        return SIGNAL_EXIT[result.signal]
+    if result.stop_kind in STOP_EXIT:
+        return STOP_EXIT[result.stop_kind]  # type: ignore[index]
+    if result.auth_failure is not None and not any(o.outcome is Outcome.SUBMITTED for o in result.outcomes):
         return ExitCode.USAGE
-    if auth_failure is not None or any(o.outcome in FAILING_OUTCOMES for o in outcomes):
+    if result.auth_failure is not None or result.failing:
         return ExitCode.FAILED_TARGETS
     return ExitCode.OK
 
@@ -68,33 +102,34 @@ def limits_record(plan: Plan) -> dict[str, Any]:
             "max_delay": plan.retry.max_delay,
             "timeout": plan.retry.timeout,
         },
+        "stop": None if plan.stop is None else {"max_failures": str(plan.stop.max_failures)},
     }
 
 
 async def execute(
     plan: Plan,
     conn: Connection,
+    options: RunOptions,
     *,
-    command: str,
-    dry_run: bool,
-    report_path: str | None,
     on_outcome: Callable[[TargetOutcome], None] = lambda outcome: None,
 ) -> RunResult:
-    """Run the plan against `conn`; write the report at `report_path` (None: no report)."""
+    """Run the plan against `conn`; write the report at `options.report_path` (None: no report)."""
     started = time.monotonic()
     result = RunResult(run_id=str(uuid.uuid4()), exit_code=ExitCode.OK, duration_s=0.0)
-    report = Report.open(report_path, run_id=result.run_id, secrets=conn.auth.secrets) if report_path else None
+    path = options.report_path
+    report = Report.open(path, run_id=result.run_id, secrets=conn.auth.secrets) if path else None
     try:
         if report is not None:
             report.run_started(
                 plan=plan.path,
                 plan_digest=plan.digest,
-                command=command,
-                dry_run=dry_run,
+                command=options.command,
+                dry_run=options.dry_run,
                 targets=len(plan.targets),
                 endpoint=conn.endpoint,
                 credentials=conn.auth.kind,
                 **limits_record(plan),
+                **options.started_fields,
             )
 
         def settled(outcome: TargetOutcome) -> None:
@@ -117,30 +152,42 @@ async def execute(
                 log.warning("job did not complete", proxy=step.proxy_id, job_id=job.job_id, status=job.status)
 
         governor = Governor(plan.limits.rate, plan.limits.concurrency)
+        budget = FailureBudget(plan.stop, len(plan.targets)) if plan.stop and not options.dry_run else None
         async with HttpApi(conn.endpoint, conn.auth, governor, timeout=plan.retry.timeout) as api:
-            engine = Engine(api, plan, on_outcome=settled, on_job=job_seen, dry_run=dry_run)
+            engine = Engine(
+                api,
+                plan,
+                on_outcome=settled,
+                on_job=job_seen,
+                dry_run=options.dry_run,
+                approved=options.approved,
+                skip=options.skip,
+                budget=budget,
+            )
             try:
-                await engine.run()
+                await _supervised(engine, plan, options, result)
             finally:
                 result.steps = engine.steps
                 result.stats = engine.stats
                 result.wire = api.wire.sent
+                result.skipped = engine.skipped
                 result.auth_failure = engine.auth_failure
                 result.stop_reason = engine.stop_reason
-        result.exit_code = exit_code_for(result.outcomes, result.auth_failure)
-    except KeyboardInterrupt:
-        result.exit_code = ExitCode.SIGINT
-        raise
+                result.stop_kind = engine.stop_kind
+        result.exit_code = exit_code_for(result)
     except Exception:
         result.exit_code = ExitCode.INTERNAL
         raise
     finally:
         result.duration_s = time.monotonic() - started
         if report is not None:
+            stopped_early = result.stop_reason is not None or result.count(Outcome.NOT_STARTED) > 0
             report.run_finished(
                 exit_code=int(result.exit_code),
                 duration_s=result.duration_s,
                 stop_reason=result.stop_reason,
+                skipped=result.skipped,
+                resume=options.resume_hint if stopped_early else None,
                 requests={
                     "calls": result.stats.calls,
                     "wire": result.wire,
@@ -151,3 +198,66 @@ async def execute(
             )
             report.close()
     return result
+
+
+async def _supervised(engine: Engine, plan: Plan, options: RunOptions, result: RunResult) -> None:
+    """Run the engine under the window's cutoff, the signals and the locks' renewal."""
+    task = asyncio.create_task(engine.run())
+    helpers: list[asyncio.Task[None]] = []
+
+    async def cutoff(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        assert plan.window is not None
+        engine.stop(f"the change window's cutoff was reached ({plan.window.last_start.isoformat()})", "window")
+
+    async def renew(locks: Sequence[RunLock]) -> None:
+        interval = max(1.0, min(lock.lease for lock in locks) / 3)
+        while True:
+            await asyncio.sleep(interval)
+            for lock in locks:
+                lock.renew()
+
+    async def grace_then_cancel() -> None:
+        await asyncio.sleep(options.grace)
+        log.warning("grace period over: cancelling the calls still in flight", grace_s=options.grace)
+        task.cancel()
+
+    def on_signal(name: str) -> None:
+        if result.signal is None:
+            result.signal = name
+            log.warning(f"{name}: starting nothing new; in-flight calls may finish", grace_s=options.grace)
+            engine.stop(f"interrupted by {name}", "signal")
+            helpers.append(asyncio.create_task(grace_then_cancel()))
+        else:
+            log.warning(f"{name} again: stopping now")
+            task.cancel()
+
+    if plan.window is not None and not options.dry_run:
+        helpers.append(asyncio.create_task(cutoff(seconds_until_cutoff(plan.window, datetime.now(UTC)))))
+    if options.locks:
+        helpers.append(asyncio.create_task(renew(options.locks)))
+    with _signals(on_signal if options.handle_signals else None):
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled():  # we were cancelled from outside: pass it on
+                raise
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+
+@contextlib.contextmanager
+def _signals(handler: Callable[[str], None] | None) -> Iterator[None]:
+    if handler is None:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, handler, sig.name)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

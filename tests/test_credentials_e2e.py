@@ -10,7 +10,7 @@ from orchestrator.connect import Overrides, connection
 from orchestrator.errors import ExitCode
 from orchestrator.plan import JobSettings, Limits, Plan, Rate, RetrySettings, Target
 from orchestrator.report import Outcome, TargetOutcome
-from orchestrator.run import RunResult, execute
+from orchestrator.run import RunOptions, RunResult, execute
 from orchestrator.simulator import AccessKey, Fleet, IamUser, Simulator, SimulatorConfig
 
 AK, SK = "SIMAKEXAMPLE00000001", "SIMSKEXAMPLE0000000000000000000000000001"
@@ -44,7 +44,7 @@ async def run_with(
                 if hook is not None:
                     hook(sim, outcome)
 
-            result = await execute(plan, conn, command="apply", dry_run=False, report_path=None, on_outcome=on_outcome)
+            result = await execute(plan, conn, RunOptions(command="apply"), on_outcome=on_outcome)
             secrets_seen = list(conn.auth.secrets())
     return result, sim, secrets_seen
 
