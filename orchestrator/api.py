@@ -268,9 +268,7 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     return b"".join(chunks)
 
 
-def _reply(
-    response: aiohttp.ClientResponse, raw: bytes, wire: int, secrets: Callable[[], Iterable[str]]
-) -> Reply:
+def _reply(response: aiohttp.ClientResponse, raw: bytes, wire: int, secrets: Callable[[], Iterable[str]]) -> Reply:
     body: Any = None
     excerpt = ""
     if raw:

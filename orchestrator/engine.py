@@ -104,6 +104,7 @@ class Engine:
         approved: Mapping[Key, Mode | None] | None = None,
         skip: Set[Key] = frozenset(),
         budget: FailureBudget | None = None,
+        on_stop: Callable[[], None] = lambda: None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -124,6 +125,7 @@ class Engine:
         self._approved = approved  # the approved preview's observed modes: per-item compare-and-set
         self._skip = skip  # targets done in an earlier run (resume): not listed for, not sent, not reported
         self._budget = budget
+        self._on_stop = on_stop  # e.g. close the governor: calls still waiting for their turn are not sent
         self._budget_changed = asyncio.Condition()
         self._changes_in_flight = 0
         self._wakers: set[asyncio.Task[None]] = set()
@@ -147,6 +149,7 @@ class Engine:
             self.stop_reason = reason
             self.stop_kind = kind
             self._stopping.set()
+            self._on_stop()
             if self._budget is not None:  # lanes waiting for the budget must see the stop
                 self._wakers.add(task := asyncio.get_running_loop().create_task(self._wake_budget_waiters()))
                 task.add_done_callback(self._wakers.discard)

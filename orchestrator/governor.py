@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 
 from aiolimiter import AsyncLimiter
 
+from .errors import TransportError
 from .plan import Rate
 
 
@@ -42,13 +43,19 @@ class Governor:
         self._limiter = strict_limiter(rate)
         self._slots = asyncio.Semaphore(concurrency)
         self._probe = asyncio.Lock()
+        self._closed = asyncio.Event()
         self.proven = asyncio.Event()  # set by the API module on the first answer that is not a 401
         self.admitted = 0
 
+    def close(self) -> None:
+        """Admit nothing more: calls waiting for their turn raise `TransportError("not_sent")`, never sent."""
+        self._closed.set()
+
     @asynccontextmanager
     async def call(self) -> AsyncIterator[None]:
-        """Hold one call slot; the body starts only once the rate allows it."""
+        """Hold one call slot; the body starts only once the rate allows it (and the governor is open)."""
         async with self._slots:
+            self._check_open()
             probing = False
             if not self.proven.is_set():
                 await self._probe.acquire()
@@ -56,9 +63,28 @@ class Governor:
                 if not probing:
                     self._probe.release()
             try:
-                await self._limiter.acquire()
+                await self._rate_turn()
                 self.admitted += 1
                 yield
             finally:
                 if probing:
                     self._probe.release()
+
+    async def _rate_turn(self) -> None:
+        if self._limiter.has_capacity():
+            await self._limiter.acquire()
+            return
+        # A wait is coming: let close() end it at once, not when the waiter's turn would have come.
+        turn = asyncio.ensure_future(self._limiter.acquire())
+        closed = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({turn, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not turn.done():
+                turn.cancel()
+        self._check_open()
+
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise TransportError("not_sent", "the run is stopping: this call was not sent", sent=False)

@@ -163,6 +163,7 @@ async def execute(
                 approved=options.approved,
                 skip=options.skip,
                 budget=budget,
+                on_stop=governor.close,
             )
             try:
                 await _supervised(engine, plan, options, result)

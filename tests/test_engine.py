@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import deque
 
@@ -295,3 +296,95 @@ async def test_credentials_that_cannot_be_obtained_stop_the_run() -> None:
     assert outcomes[A].outcome is Outcome.NOT_STARTED and "IAM refused" in (outcomes[A].note or "")
     assert outcomes[C].outcome is Outcome.NOT_STARTED
     assert "put" not in api.routes()
+
+
+async def test_failure_budget_is_never_overshot_under_high_concurrency() -> None:
+    """Budget 3, concurrency 50, 200 targets on 200 instances, every change fails: exactly 3 failures."""
+    from orchestrator.budget import FailureBudget
+    from orchestrator.plan import Limits, Rate, RetrySettings, StopSettings
+
+    fleet = {(PROJECT, instance_id(n)): {proxy_id(n): "eventual"} for n in range(200)}
+    api = FakeApi(fleet)
+    api.script["put"] = deque([Reply(500, {"error_code": "DBS.05000000"})] * 1000)
+    targets = [Target(PROJECT, instance_id(n), proxy_id(n), "session") for n in range(200)]
+    plan = make_plan(
+        targets, limits=Limits(Rate(10_000, 1.0), 50, 1), retry=RetrySettings(1, 0.1, 1.0, 5.0), stop=StopSettings(3)
+    )
+    outcomes: list[TargetOutcome] = []
+    clock = FakeClock()
+    engine = Engine(
+        api, plan, on_outcome=outcomes.append, budget=FailureBudget(plan.stop, 200), sleep=clock.sleep, clock=clock
+    )
+    await engine.run()
+    counts = {o: sum(1 for x in outcomes if x.outcome is o) for o in Outcome}
+    assert counts[Outcome.FAILED] == 3 and counts[Outcome.NOT_STARTED] == 197
+    assert api.routes().count("put") == 3 and engine.stop_kind == "budget"
+    assert len(outcomes) == 200
+
+
+async def test_drifted_targets_are_skipped_and_the_rest_proceed() -> None:
+    """A proxy whose mode differs from what the approved preview observed is `drifted`, nothing sent."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "global"}})
+    approved = {(PROJECT, I1, A): "eventual", (PROJECT, I1, B): "eventual"}
+    outcomes: list[TargetOutcome] = []
+    engine = Engine(
+        api,
+        make_plan([Target(PROJECT, I1, A, "session"), Target(PROJECT, I1, B, "session")]),
+        on_outcome=outcomes.append,
+        approved=approved,
+        sleep=FakeClock().sleep,
+    )
+    await engine.run()
+    by = {o.proxy_id: o for o in outcomes}
+    assert by[A].outcome is Outcome.SUBMITTED
+    assert by[B].outcome is Outcome.DRIFTED and "eventual in the approved preview, is global now" in (by[B].note or "")
+    assert [p for r, p in api.calls if r == "put"] == [A]
+
+
+async def test_resume_skips_what_is_done_without_listing() -> None:
+    """Targets settled by an earlier run are neither listed for nor sent nor reported again."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}, (PROJECT, I2): {C: "eventual"}})
+    outcomes: list[TargetOutcome] = []
+    engine = Engine(
+        api,
+        make_plan([Target(PROJECT, I1, A, "session"), Target(PROJECT, I2, C, "session")]),
+        on_outcome=outcomes.append,
+        skip=frozenset({(PROJECT, I1, A)}),
+        sleep=FakeClock().sleep,
+    )
+    await engine.run()
+    assert [o.proxy_id for o in outcomes] == [C] and engine.skipped == 1
+    assert api.calls == [("list", f"{I2}@0"), ("put", C)]
+
+
+async def test_cancelled_run_reports_every_target_once() -> None:
+    """Cancelling a run mid-flight leaves one line per target: unknown for a PUT on the wire, not_started else."""
+    import asyncio
+
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}, (PROJECT, I2): {B: "eventual", C: "eventual"}})
+    put_started = asyncio.Event()
+    never = asyncio.Event()
+
+    async def hanging_put(*args: object) -> Reply:
+        put_started.set()
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    api.change_consistency = hanging_put  # type: ignore[method-assign]
+    outcomes: list[TargetOutcome] = []
+    engine = Engine(
+        api,
+        make_plan(
+            [Target(PROJECT, I1, A, "session"), Target(PROJECT, I2, B, "session"), Target(PROJECT, I2, C, "session")]
+        ),
+        on_outcome=outcomes.append,
+    )
+    task = asyncio.create_task(engine.run())
+    await put_started.wait()
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    by = {o.proxy_id: o.outcome for o in outcomes}
+    assert len(outcomes) == 3 and set(by) == {A, B, C}
+    assert by[A] is Outcome.UNKNOWN and by[B] is Outcome.UNKNOWN and by[C] is Outcome.NOT_STARTED

@@ -51,6 +51,34 @@ BUSY_MESSAGE: Final = "Another operation is being performed on the DB instance o
 # instance's earlier jobs end, "allow" runs it at once (a second PUT for the *same* proxy still gets 409).
 SAME_INSTANCE_POLICIES: Final[frozenset[str]] = frozenset({"reject", "queue", "allow"})
 
+# GET /v3/{project_id}/immediate-jobs [§3, SRC ListImmediateJobsRequest docstrings]: limit is one of 10, 20, 50,
+# default 10; any other value is refused with 400 DBS.200001 [INF]. The status filter accepts the SDK's four values
+# and the two the 2025/2026 docs add.
+IMMEDIATE_JOB_LIMITS: Final[tuple[int, ...]] = (10, 20, 50)
+IMMEDIATE_JOB_DEFAULT_LIMIT: Final = 10
+JOB_STATUSES: Final[frozenset[str]] = frozenset(
+    {"Pending", "Running", "Completed", "Failed", "Unauthorized", "Canceled"}
+)
+
+# [UNK §3] How the immediate-jobs listing shows a job that /jobs?id= calls "Pending": the SDK describes "Pending"
+# as a *delayed* (scheduled) task, so an immediate job waiting its turn may well be listed as "Running".
+IMMEDIATE_JOBS_PENDING: Final[frozenset[str]] = frozenset({"Pending", "Running"})
+
+# [UNK §3] What `offset` means in the immediate-jobs listing: the SDK docstring says "skip offset records" (an
+# index) yet "default 1" (which reads like a 1-based page number). "index": skip `offset` jobs, default 0;
+# "page": `offset` is a 1-based page number of `limit` jobs, default 1 (0 is taken as 1).
+IMMEDIATE_JOBS_OFFSETS: Final[frozenset[str]] = frozenset({"index", "page"})
+
+# Gateway size limits [§8 APIGW.0201 rows]. The body limit is documented (12 MB for AK/SK, §6); the header and URI
+# limits are [INF]: the gateway answers nginx's 494/414, and nginx's usual `large_client_header_buffers 4 32k`
+# allows one header line or request target up to 32 KiB and all header lines together up to 4 × that.
+MAX_BODY_BYTES: Final = 12 * 1024 * 1024
+MAX_HEADER_BYTES: Final = 32 * 1024
+MAX_URI_BYTES: Final = 32 * 1024
+# aiohttp's own parser limits, fixed when the server starts: far above ours, so the gateway's JSON answers (not
+# aiohttp's plain-text 400) refuse almost everything; beyond them the server still answers the gateway's JSON.
+PARSER_LIMIT: Final = 8 * 1024 * 1024
+
 # Which credentials the gateway accepts [§5-§7]: IAM tokens (X-Auth-Token), AK/SK signatures, or either.
 AUTH_MODES: Final[frozenset[str]] = frozenset({"token", "aksk", "both"})
 
@@ -149,6 +177,12 @@ class SimulatorConfig:
     proxy_not_found: str = "400"  # [INF §8] key of PROXY_NOT_FOUND_ANSWERS
     status_during_job: str = "ACTIVE"  # [UNK §2] proxy.status shown while its consistency job is in flight
     require_json_content_type: bool = True  # PUT without an application/json Content-Type -> 400 [INF §1]
+    immediate_jobs_pending: str = "Pending"  # [UNK §3] key of IMMEDIATE_JOBS_PENDING
+    immediate_jobs_offset: str = "index"  # [UNK §3] key of IMMEDIATE_JOBS_OFFSETS
+    # --- the gateway's size limits [§8 APIGW.0201]: 494 headers / 414 URI / 413 body, JSON, nothing echoed ---------
+    max_header_bytes: int = MAX_HEADER_BYTES  # one header line ("Name: value"); all lines together: 4 × this [INF]
+    max_uri_bytes: int = MAX_URI_BYTES  # the request target, path and query [INF]
+    max_body_bytes: int = MAX_BODY_BYTES  # [DOC §6, §8] 12 MB
     faults: Faults = field(default_factory=Faults)
     # --- who may call [§5-§8]; "token" with tokens=None accepts any non-empty X-Auth-Token ------------------
     auth_mode: str = "token"  # key of AUTH_MODES
@@ -170,7 +204,14 @@ class SimulatorConfig:
         _choose("busy_error_code", self.busy_error_code, BUSY_ERROR_CODES)
         _choose("instance_not_found", self.instance_not_found, INSTANCE_NOT_FOUND_ANSWERS)
         _choose("proxy_not_found", self.proxy_not_found, PROXY_NOT_FOUND_ANSWERS)
+        _choose("immediate_jobs_pending", self.immediate_jobs_pending, IMMEDIATE_JOBS_PENDING)
+        _choose("immediate_jobs_offset", self.immediate_jobs_offset, IMMEDIATE_JOBS_OFFSETS)
         _check_probability("job_fail_rate", self.job_fail_rate)
+        for name in ("max_header_bytes", "max_uri_bytes"):
+            if not 1 <= getattr(self, name) <= PARSER_LIMIT // 2:  # below the parser's limits, fixed at start
+                raise ValueError(f"{name} must be in 1..{PARSER_LIMIT // 2}, got {getattr(self, name)!r}")
+        if self.max_body_bytes < 0:
+            raise ValueError(f"max_body_bytes must be >= 0, got {self.max_body_bytes!r}")
         for name in ("job_duration", "job_pending", "job_visibility_delay", "max_skew", "aksk_lock_seconds"):
             _check_non_negative(name, getattr(self, name))
         if not 1 <= self.list_default_limit <= 100:

@@ -88,6 +88,24 @@ def api_not_found() -> GatewayError:
     return GatewayError(404, "APIGW.0101", "The API does not exist or has not been published in the environment")
 
 
+# [§8 APIGW.0201] the gateway's refusals of requests it cannot or will not read; 494 is nginx's "headers too large"
+TOO_LARGE: Final[dict[int, str]] = {
+    413: "Request entity too large",
+    414: "Request URI too large",
+    494: "Request headers too large",
+}
+
+
+def too_large(status: int) -> GatewayError:
+    """413/414/494 APIGW.0201; the message never quotes the request."""
+    return GatewayError(status, "APIGW.0201", TOO_LARGE[status])
+
+
+def bad_request() -> GatewayError:
+    """400 APIGW.0201 for a request the gateway cannot parse [INF: the APIG table's "Bad request" row]."""
+    return GatewayError(400, "APIGW.0201", "Bad request")
+
+
 def unauthorized(detail: str, *, absent: bool = False) -> GatewayError:
     """401 APIGW.0301; `absent` marks "no credential of this kind was sent" (AnyOf prefers other errors)."""
     error = GatewayError(401, "APIGW.0301", f"Incorrect IAM authentication information: {detail}")

@@ -2,9 +2,14 @@
 
 One catch-all handler does what the API gateway and the backend do, in order:
 
-    count the request (stats) -> decide its faults (seeded) -> latency -> drop_before / stall
-    -> route (404 APIGW.0101) -> authenticate (401 APIGW.0301/0307) -> throttle_429 -> error_500
-    -> backend (§1-§3) -> drop_after (PUT) -> answer, with X-Request-Id on every response
+    count the request (stats) -> decide its faults (seeded) -> sizes (494/414/413 APIGW.0201)
+    -> latency -> drop_before / stall -> route (404 APIGW.0101) -> authenticate (401 APIGW.0301/0307)
+    -> throttle_429 -> error_500 -> backend (§1-§3) -> drop_after (PUT) -> answer, with X-Request-Id
+    on every response -> one log line (`log`), if asked for
+
+A request aiohttp's parser refuses (beyond `PARSER_LIMIT`, or malformed) gets the gateway's JSON answer too,
+never aiohttp's plain-text 400 that quotes the offending header (a multi-KB token would land in the client's
+error message); see `_GatewayProtocol`.
 
 The same port also serves IAM's `POST /v3/auth/tokens` (§7; another host in the real cloud): it needs no
 credentials and gets no throttle_429/error_500 (those model the service), only the wire faults.
@@ -16,6 +21,7 @@ request, even a dropped or unknown one, is counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -27,10 +33,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import RequestHandler
 
 from .auth import Authenticator, Lockout, WireRequest, authenticator_for
-from .config import Faults, SimulatorConfig
-from .errors import ApiError, api_not_found, server_error, throttled
+from .config import PARSER_LIMIT, Faults, SimulatorConfig
+from .errors import ApiError, api_not_found, bad_request, server_error, throttled, too_large
 from .faults import FaultDecider, FaultDecision
 from .iam import SUBJECT_TOKEN_HEADER, TOKEN_PATH, TokenIssuer, token_body
 from .service import Backend, Reply
@@ -92,6 +100,10 @@ def _get_job(services: Services, config: SimulatorConfig, call: Call) -> Reply:
     return services.backend.get_job(config, call.params["project_id"], call.query, call.now)
 
 
+def _list_immediate_jobs(services: Services, config: SimulatorConfig, call: Call) -> Reply:
+    return services.backend.list_immediate_jobs(config, call.params["project_id"], call.query, call.now)
+
+
 def _issue_token(services: Services, config: SimulatorConfig, call: Call) -> Reply:
     issued = services.iam.issue(config, call.body, call.wall_now)
     # [DOC §7] "nocatalog": any non-empty value leaves the catalog out
@@ -108,6 +120,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("list_proxies", "GET", re.compile(rf"/v3/{_PROJECT}/instances/{_INSTANCE}/proxies"), _list_proxies),
     Route("get_job", "GET", re.compile(rf"/v3/{_PROJECT}/jobs"), _get_job),
+    Route("list_jobs", "GET", re.compile(rf"/v3/{_PROJECT}/immediate-jobs"), _list_immediate_jobs),
     Route("iam_tokens", "POST", re.compile(re.escape(TOKEN_PATH)), _issue_token, auth=False),
 )
 
@@ -121,13 +134,123 @@ def match_route(method: str, path: str, routes: tuple[Route, ...] = ROUTES) -> t
     return None, {}
 
 
+# 494 is nginx's own code, with no standard reason phrase
+_REASONS: Mapping[int, str] = {494: "Request Header Or Cookie Too Large"}
+
+
 def _json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(
         status=status,
+        reason=_REASONS.get(status),
         body=json.dumps(body).encode(),
         content_type="application/json",
         charset="utf-8",
         headers=headers,
+    )
+
+
+Log = Callable[[str], None]
+
+# aiohttp's parser limits (fixed at start, far above the configurable gateway limits). The request line's limit is
+# one byte more than a header field's so that a `LineTooLong` tells which of the two overflowed (414 vs 494).
+# Many small headers are the gateway's business (their total size), not aiohttp's default cap of 128 of them.
+_PARSER_ARGS: Mapping[str, int] = {
+    "max_line_size": PARSER_LIMIT + 1,
+    "max_field_size": PARSER_LIMIT,
+    "max_headers": 4096,
+}
+
+
+class _GatewayProtocol(RequestHandler):
+    """aiohttp's connection handler, answering requests its parser refused the way the gateway would."""
+
+    __slots__ = ("_refuse",)
+
+    def __init__(self, manager: web.Server, refuse: Callable[[int], web.StreamResponse], **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._refuse = refuse
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not isinstance(exc, HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        # Not super(): it logs and answers the exception text, which quotes up to 100 bytes of the request.
+        if isinstance(exc, LineTooLong):
+            status = 414 if exc.args[1:2] == (_PARSER_ARGS["max_line_size"],) else 494
+        else:
+            status = 494 if "Too many headers" in exc.message else 400
+        response = self._refuse(status)
+        response.force_close()
+        return response
+
+
+class _GatewayServer(web.Server):
+    """aiohttp's low-level server, with `_GatewayProtocol` connections."""
+
+    def __init__(
+        self,
+        handler: Callable[[web.BaseRequest], Any],
+        refuse: Callable[[int], web.StreamResponse],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(handler, **kwargs)
+        self._refuse = refuse
+
+    def __call__(self) -> RequestHandler:
+        # aiohttp's own __call__ builds a plain RequestHandler from these same two attributes
+        return _GatewayProtocol(self, self._refuse, loop=self._loop, **self._kwargs)
+
+
+def _oversized(request: web.BaseRequest, config: SimulatorConfig) -> int | None:
+    """494/414/413 if the request exceeds the gateway's limits [§8 APIGW.0201], else None."""
+    lines = [len(name) + 2 + len(value) for name, value in request.raw_headers]  # "Name: value"
+    if any(size > config.max_header_bytes for size in lines) or sum(lines) > 4 * config.max_header_bytes:
+        return 494
+    if len(request.raw_path.encode()) > config.max_uri_bytes:
+        return 414
+    if (request.content_length or 0) > config.max_body_bytes:
+        return 413
+    return None
+
+
+async def _read_body(request: web.BaseRequest, limit: int) -> bytes | None:
+    """The whole body, or None once it grows beyond `limit` (a chunked body has no Content-Length to check)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _outcome(record: RequestRecord) -> str:
+    if record.status is None:
+        return f"dropped ({record.fault})" if record.fault else "unanswered"
+    return f"{record.status} ({record.fault})" if record.fault else str(record.status)
+
+
+def log_line(record: RequestRecord, elapsed: float) -> str:
+    """One request for `simulate -v`: method, route, ids, status or fault, elapsed ms; no credential, no body."""
+    ids = " ".join(
+        f"{name}={value}"
+        for name, value in (
+            ("project", record.project_id),
+            ("instance", record.instance_id),
+            ("proxy", record.proxy_id),
+        )
+        if value
+    )
+    return " ".join(
+        part
+        for part in (record.method or "?", record.route, ids, "->", _outcome(record), f"{elapsed * 1000:.0f} ms")
+        if part
     )
 
 
@@ -142,8 +265,10 @@ class Simulator:
         clock: Clock = time.monotonic,
         auth: Authenticator | None = None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        log: Log | None = None,
     ) -> None:
         fleet.bind_clock(clock)
+        self.log = log  # called with one line per request (see `log_line`), never with a credential or body
         self.fleet = fleet
         self.stats = Stats()
         self.auth = auth  # None: the check `config.auth_mode` asks for (see `authenticator_for`)
@@ -157,7 +282,7 @@ class Simulator:
             Backend(fleet, job_fails=lambda rate: self._decider.job_fails(rate)),
             self.iam,
         )
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self._url: str | None = None
         self._closing: asyncio.Event | None = None
 
@@ -188,17 +313,13 @@ class Simulator:
             raise RuntimeError("the simulator is not started")
         return self._url
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        return app
-
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen on host:port (0: a free port) and return the base URL."""
         if self._runner is not None:
             raise RuntimeError("the simulator is already started")
         self._closing = asyncio.Event()
-        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        server = _GatewayServer(self._handle, self._refuse_unparsed, access_log=None, **_PARSER_ARGS)
+        runner = web.ServerRunner(server, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:
@@ -229,23 +350,39 @@ class Simulator:
 
     # --- one request ------------------------------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        arrival = self._clock()
-        request_id = uuid.uuid4().hex
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
         route, params = match_route(request.method, request.path)
         decision = self._decider.decide(request.method)
-        config = self._config
         index = self.stats.arrived(
             RequestRecord(
-                arrival,
+                self._clock(),
                 request.method,
                 route.name if route else "unknown",
-                request_id=request_id,
+                request_id=uuid.uuid4().hex,
                 project_id=params.get("project_id"),
                 instance_id=params.get("instance_id"),
                 proxy_id=params.get("proxy_id"),
             )
         )
+        try:
+            return await self._respond(request, route, params, decision, index)
+        finally:
+            self._log(index, started)
+
+    async def _respond(
+        self,
+        request: web.BaseRequest,
+        route: Route | None,
+        params: Mapping[str, str],
+        decision: FaultDecision,
+        index: int,
+    ) -> web.StreamResponse:
+        config = self._config
+        request_id = self.stats.requests[index].request_id
+        oversized = _oversized(request, config)
+        if oversized is not None:  # the gateway refuses it at once: no latency, no faults
+            return self._refusal(index, oversized)
         if config.faults.latency:
             await asyncio.sleep(config.faults.latency)
         if decision.drop_before:
@@ -253,7 +390,9 @@ class Simulator:
         if decision.stall and await self._stall(config.faults.stall_seconds):
             return self._drop(request, index, "stall")
         fault = "stall" if decision.stall else None
-        body = await request.read()
+        body = await _read_body(request, config.max_body_bytes)
+        if body is None:
+            return self._refusal(index, 413)
         try:
             reply = self._answer(request, route, params, body, decision, config)
             response = _json_response(reply.status, reply.body, reply.headers)
@@ -266,9 +405,33 @@ class Simulator:
         self.stats.answered(index, response.status, fault)
         return response
 
+    def _refusal(self, index: int, status: int) -> web.Response:
+        """The gateway's JSON 400/413/414/494 APIGW.0201; the connection closes (the rest is unread)."""
+        request_id = self.stats.requests[index].request_id
+        error = too_large(status) if status != 400 else bad_request()
+        response = _json_response(error.status, error.body(request_id), {"X-Request-Id": request_id})
+        response.force_close()
+        self.stats.answered(index, status)
+        return response
+
+    def _refuse_unparsed(self, status: int) -> web.StreamResponse:
+        """A request aiohttp could not parse: counted, logged and refused, with nothing of it echoed."""
+        started = time.perf_counter()
+        index = self.stats.arrived(RequestRecord(self._clock(), "", "unknown", request_id=uuid.uuid4().hex))
+        try:
+            return self._refusal(index, status)
+        finally:
+            self._log(index, started)
+
+    def _log(self, index: int, started: float) -> None:
+        if self.log is None:
+            return
+        with contextlib.suppress(Exception):  # a failing log (a closed stdout) must not change the answer
+            self.log(log_line(self.stats.requests[index], time.perf_counter() - started))
+
     def _answer(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         route: Route | None,
         params: Mapping[str, str],
         body: bytes,
@@ -311,7 +474,7 @@ class Simulator:
             return False
         return True
 
-    def _drop(self, request: web.Request, index: int, fault: str) -> web.StreamResponse:
+    def _drop(self, request: web.BaseRequest, index: int, fault: str) -> web.StreamResponse:
         """Close the connection without a byte of answer; aiohttp's later write to it is a no-op."""
         if request.transport is not None:
             request.transport.abort()
@@ -326,20 +489,30 @@ def run_simulator(
     port: int = 8443,
     *,
     ready: Callable[[str], None] | None = None,
+    log: Log | None = None,
 ) -> None:
-    """Serve the simulator (plain HTTP) until SIGINT or SIGTERM; `ready(url)` is called once it listens."""
-    asyncio.run(_serve(fleet, config, host, port, ready))
+    """Serve the simulator (plain HTTP) until SIGINT or SIGTERM; `ready(url)` is called once it listens.
+
+    `log`, if given, is called with one line per request (`log_line`): method, route, ids, status or fault
+    (dropped, stall), elapsed ms; never a credential, a signature or a body.
+    """
+    asyncio.run(_serve(fleet, config, host, port, ready, log))
 
 
 async def _serve(
-    fleet: Fleet, config: SimulatorConfig, host: str, port: int, ready: Callable[[str], None] | None
+    fleet: Fleet,
+    config: SimulatorConfig,
+    host: str,
+    port: int,
+    ready: Callable[[str], None] | None,
+    log: Log | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
-    simulator = Simulator(fleet, config)
+    simulator = Simulator(fleet, config, log=log)
     try:
         url = await simulator.start(host, port)
         if ready is not None:

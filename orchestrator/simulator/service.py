@@ -1,4 +1,4 @@
-"""The simulated DBS backend: how the three APIs answer, given the fleet, the config and the time.
+"""The simulated DBS backend: how the four APIs answer, given the fleet, the config and the time.
 
 Pure: no sockets and no sleeping. The server has already authenticated the request and decided its faults;
 here a request becomes a `Reply` (status + JSON body) or raises an `ApiError`. Section numbers refer to
@@ -13,18 +13,22 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from orchestrator.plan import MODES
 
 from .config import (
+    IMMEDIATE_JOB_DEFAULT_LIMIT,
+    IMMEDIATE_JOB_LIMITS,
     INSTANCE_NOT_FOUND_ANSWERS,
     JOB_NOT_FOUND_ANSWERS,
+    JOB_STATUSES,
     PROXY_NOT_FOUND_ANSWERS,
     SimulatorConfig,
 )
 from .errors import ApiError, busy, parameter_error, request_is_null
-from .state import JOB_NAME, Fleet, Instance, Job, Proxy
+from .state import JOB_NAME, TIME_FORMAT, Fleet, Instance, Job, Proxy
 
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -267,6 +271,57 @@ class Backend:
             },
         )
 
+    # --- GET /v3/{project_id}/immediate-jobs [§3] ---------------------------------------------------------
+
+    def list_immediate_jobs(
+        self, config: SimulatorConfig, project_id: str, query: Mapping[str, str], now: float
+    ) -> Reply:
+        """The project's jobs newest first, filtered, one page of them, and how many matched (`total_count`)."""
+        wanted = ImmediateJobsQuery.parse(config, query)
+        self.fleet.settle(now)
+        # [INF] the listing reads the same store as /jobs?id=: a job not visible there is not listed either
+        jobs = [j for j in reversed(self.fleet.project_jobs(project_id)) if now >= j.visible]  # newest first
+        matched = [
+            (job, status)
+            for job, status in ((job, self._listed_status(config, job, now)) for job in jobs)
+            if wanted.matches(job.id, JOB_NAME, status, self.fleet.wall_time(job.created))
+        ]
+        page = matched[wanted.start : wanted.start + wanted.limit]
+        return Reply(
+            200,
+            {
+                "jobs": [self._task_detail(job, status, now) for job, status in page],
+                "total_count": len(matched),
+                # [UNK] action_names ("task names supported as filters"): here the names of the project's jobs
+                "action_names": [JOB_NAME] if jobs else [],
+            },
+        )
+
+    @staticmethod
+    def _listed_status(config: SimulatorConfig, job: Job, now: float) -> str:
+        status = job.status(now)
+        return config.immediate_jobs_pending if status == "Pending" else status  # [UNK] "Pending" or "Running"
+
+    def _task_detail(self, job: Job, status: str, now: float) -> dict[str, Any]:
+        """One `TaskDetailInfo` [§3 SRC]; the fields the SDK types as str stay strings, "" when empty [INF]."""
+        instance = self.fleet.instance(job.project_id, job.instance_id, now)
+        return {
+            "instance_id": job.instance_id,
+            "instance_name": instance.name if instance else "",
+            # [INF] the docstring's values are createfail|creating|normal|abnormal|deleted
+            "instance_status": "normal" if instance else "deleted",
+            "job_id": job.id,
+            "order_id": "",  # [INF] pay-per-use operations have no order
+            "job_name": JOB_NAME,
+            "status": status,
+            "process": job.process(now),  # [INF] like /jobs: "NN%" while Running, else ""
+            "created_time": self.fleet.wall(job.created),
+            "ended_time": self.fleet.wall(job.ends) if status in ("Completed", "Failed") else "",  # [INF] ""
+            "fail_reason": job.fail_reason if status == "Failed" else "",
+            "show_detail": False,  # [INF] no ShowTaskDetails page for a consistency change
+            "extend_fields": None,  # [DOC] "default null"
+        }
+
     @staticmethod
     def _job_not_found(config: SimulatorConfig) -> Reply:
         # [UNK §3, §12] unknown or not yet visible job id.
@@ -281,3 +336,64 @@ class Backend:
         if instance is None:
             raise _choice(INSTANCE_NOT_FOUND_ANSWERS, config.instance_not_found)
         return instance
+
+
+def _time_param(query: Mapping[str, str], name: str) -> datetime | None:
+    """A "yyyy-mm-ddThh:mm:ssZ" query time, Z an offset like +0800 [SRC]; anything else is 400 [INF]."""
+    raw = query.get(name) or None
+    if raw is None:
+        return None
+    try:
+        return datetime.strptime(raw, TIME_FORMAT)
+    except ValueError:
+        raise parameter_error(f"{name} must look like 2026-01-31T08:00:00+0800.") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ImmediateJobsQuery:
+    """The filters and page of GET /immediate-jobs [§3]; an empty filter value means "no filter" [INF]."""
+
+    status: str | None
+    job_name: str | None
+    job_id: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+    start: int  # index of the first job of the page
+    limit: int
+
+    @classmethod
+    def parse(cls, config: SimulatorConfig, query: Mapping[str, str]) -> ImmediateJobsQuery:
+        status = query.get("status") or None
+        if status is not None and status not in JOB_STATUSES:
+            raise parameter_error(f"status must be one of {', '.join(sorted(JOB_STATUSES))}.")  # [INF]
+        raw_limit = query.get("limit")
+        if raw_limit is None:
+            limit = IMMEDIATE_JOB_DEFAULT_LIMIT
+        elif raw_limit in {str(n) for n in IMMEDIATE_JOB_LIMITS}:
+            limit = int(raw_limit)
+        else:
+            raise parameter_error("limit must be 10, 20 or 50.")  # [SRC values; INF answer]
+        if config.immediate_jobs_offset == "page":  # [UNK] offset as a 1-based page number
+            page = _int_param(query, "offset", 1, 0, None)
+            start = (max(page, 1) - 1) * limit
+        else:
+            start = _int_param(query, "offset", 0, 0, None)
+        return cls(
+            status=status,
+            job_name=query.get("job_name") or None,
+            job_id=query.get("job_id") or None,
+            start_time=_time_param(query, "start_time"),
+            end_time=_time_param(query, "end_time"),
+            start=start,
+            limit=limit,
+        )
+
+    def matches(self, job_id: str, job_name: str, status: str, created: datetime) -> bool:
+        """Exact matches; the time window bounds the creation time, both ends included [INF]."""
+        return (
+            (self.status is None or status == self.status)
+            and (self.job_name is None or job_name == self.job_name)
+            and (self.job_id is None or job_id == self.job_id)
+            and (self.start_time is None or created >= self.start_time)
+            and (self.end_time is None or created <= self.end_time)
+        )

@@ -98,11 +98,18 @@ class Fleet:
         if not self._jobs:  # re-stamp a fresh fleet built under another clock
             for proxy in self.all_proxies():
                 proxy.created = proxy.updated = self._clock_origin
-        self._wall_origin = (wall_origin or datetime.now(UTC)).replace(microsecond=0)
+        origin = wall_origin or datetime.now(UTC)
+        if origin.tzinfo is None:
+            origin = origin.replace(tzinfo=UTC)  # a naive origin is taken as UTC: stamps always carry an offset
+        self._wall_origin = origin.replace(microsecond=0)
 
     def wall(self, at: float) -> str:
         """The service's timestamp string for clock time `at`."""
-        return (self._wall_origin + timedelta(seconds=at - self._clock_origin)).strftime(TIME_FORMAT)
+        return self.wall_time(at).strftime(TIME_FORMAT)
+
+    def wall_time(self, at: float) -> datetime:
+        """The wall-clock moment of clock time `at` (UTC)."""
+        return self._wall_origin + timedelta(seconds=at - self._clock_origin)
 
     # --- building -------------------------------------------------------------------------------------
 
@@ -168,6 +175,10 @@ class Fleet:
     def jobs(self) -> dict[str, Job]:
         """Every job ever created, by id (read-only use)."""
         return self._jobs
+
+    def project_jobs(self, project_id: str) -> list[Job]:
+        """The project's jobs, oldest first (creation order)."""
+        return [job for job in self._jobs.values() if job.project_id == project_id]
 
     def job(self, project_id: str, job_id: str) -> Job | None:
         job = self._jobs.get(job_id)
