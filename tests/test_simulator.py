@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import threading
 import time
@@ -478,11 +479,70 @@ async def test_stats_count_every_request_and_the_busiest_window(
     assert sim.stats.by_status() == {200: 3, 404: 1}
 
 
+# --- request log (`orchestrator simulate -v`) -------------------------------------------------------------
+
+LOG_LINE = re.compile(r"^(GET|PUT|POST|\?) \S+( \S+=\S+)* -> (\d{3}|dropped)( \(\w+\))? \d+ ms$")
+
+
+async def test_log_gets_one_line_per_request_with_ids_status_and_time(clock: FakeClock) -> None:
+    """log(line) is called once per request: method, route, ids, status or fault, elapsed ms; no token, no body."""
+    lines: list[str] = []
+    async with (
+        Simulator(make_fleet(), SimulatorConfig(job_duration=10.0), clock=clock, log=lines.append) as sim,
+        aiohttp.ClientSession(headers=HEADERS) as http,
+    ):
+        _, answer = await put(http, sim, {"session_consistence": "true", "consistence_mode": "global"})
+        await job(http, sim, answer["job_id"])
+        await call(http, "GET", f"{sim.url}/v3/{P}/nowhere")
+        sim.set_faults(throttle_429=1.0)
+        await call(http, "GET", list_url(sim))
+        sim.set_faults(Faults(drop_before=1.0))
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await call(http, "GET", list_url(sim))
+    assert len(lines) == len(sim.stats.requests)
+    assert all(LOG_LINE.match(line) for line in lines), lines
+    outcomes = [line.rsplit(" ", 2)[0] for line in lines]
+    assert outcomes[:4] == [
+        f"PUT put_consistency project={P} instance={I1} proxy={X} -> 200",
+        f"GET get_job project={P} -> 200",
+        "GET unknown -> 404",
+        f"GET list_proxies project={P} instance={I1} -> 429 (throttle_429)",
+    ]
+    # aiohttp re-sends a GET once when its kept-alive connection drops: one or two dropped attempts
+    assert set(outcomes[4:]) == {f"GET list_proxies project={P} instance={I1} -> dropped (drop_before)"}
+    assert not any(TOKEN in line or "global" in line for line in lines)
+
+
+async def test_log_shows_a_stalled_request_with_its_real_time(clock: FakeClock) -> None:
+    """A stalled request is logged once it is answered, marked (stall), with the real elapsed time."""
+    lines: list[str] = []
+    config = SimulatorConfig(faults=Faults(stall=1.0, stall_seconds=0.2))
+    async with (
+        Simulator(make_fleet(), config, clock=clock, log=lines.append) as sim,
+        aiohttp.ClientSession(headers=HEADERS) as http,
+    ):
+        await call(http, "GET", list_url(sim))
+    (line,) = lines
+    assert line.startswith(f"GET list_proxies project={P} instance={I1} -> 200 (stall) ")
+    assert int(line.split()[-2]) >= 200
+
+
+async def test_a_failing_log_does_not_change_the_answer(sim: Simulator, http: aiohttp.ClientSession) -> None:
+    """If the log callback raises (say, a closed stdout), the request is still answered."""
+
+    def broken(line: str) -> None:
+        raise BrokenPipeError
+
+    sim.log = broken
+    status, _, _ = await call(http, "GET", list_url(sim))
+    assert status == 200
+
+
 # --- the blocking entry point ---------------------------------------------------------------------
 
 
 def test_run_simulator_serves_until_sigterm() -> None:
-    """run_simulator calls ready(url), serves requests, and returns on SIGTERM."""
+    """run_simulator calls ready(url), serves and logs requests, and returns on SIGTERM."""
     answers: list[int] = []
 
     def client(url: str) -> None:
@@ -494,5 +554,7 @@ def test_run_simulator_serves_until_sigterm() -> None:
     def ready(url: str) -> None:
         threading.Thread(target=client, args=(url,), daemon=True).start()
 
-    run_simulator(make_fleet(), SimulatorConfig(), port=0, ready=ready)
+    lines: list[str] = []
+    run_simulator(make_fleet(), SimulatorConfig(), port=0, ready=ready, log=lines.append)
     assert answers == [200]
+    assert [line.rsplit(" ", 2)[0] for line in lines] == [f"GET list_proxies project={P} instance={I1} -> 200"]

@@ -89,6 +89,40 @@ async def test_sdk_changes_a_proxy_and_reads_the_job_and_listing(sim: Simulator,
     assert [r.route for r in sim.stats.requests] == ["put_consistency", "get_job", "list_proxies"]
 
 
+async def test_sdk_lists_immediate_jobs_into_its_models(sim: Simulator, clock: FakeClock) -> None:
+    """list_immediate_jobs reads our /immediate-jobs answer into ListImmediateJobsResponse and TaskDetailInfo."""
+    client = sdk_client(sim.url)
+
+    def change(proxy: str) -> str:
+        body = gaussdb.ModifyProxyConsistRequest(session_consistence="true", consistence_mode="global")
+        request = gaussdb.UpdateProxySessionConsistenceRequest(instance_id=I1, proxy_id=proxy, body=body)
+        job_id: str = with_token(client.update_proxy_session_consistence_invoker(request)).job_id
+        return job_id
+
+    first = await in_thread(lambda: change(X))
+    clock.now = 10.0
+    second = await in_thread(lambda: change(Y))
+    clock.now = 15.0
+    request = gaussdb.ListImmediateJobsRequest(job_name="GaussDBforMySQLModifyProxyConsist", offset="0", limit="10")
+    listed = await in_thread(lambda: with_token(client.list_immediate_jobs_invoker(request)))
+    assert (listed.status_code, listed.total_count, listed.action_names) == (
+        200,
+        2,
+        ["GaussDBforMySQLModifyProxyConsist"],
+    )
+    assert all(isinstance(job, gaussdb.TaskDetailInfo) for job in listed.jobs)
+    assert [(job.job_id, job.instance_id, job.status, job.process) for job in listed.jobs] == [
+        (second, I1, "Running", "50%"),
+        (first, I1, "Completed", ""),
+    ]
+    assert (listed.jobs[1].show_detail, listed.jobs[1].extend_fields) == (False, None)
+
+    running = gaussdb.ListImmediateJobsRequest(status="Running", job_id=second)
+    only = await in_thread(lambda: with_token(client.list_immediate_jobs_invoker(running)))
+    assert [job.job_id for job in only.jobs] == [second]
+    assert [r.route for r in sim.stats.requests][-2:] == ["list_jobs", "list_jobs"]
+
+
 async def test_sdk_sees_409_busy_as_a_client_error_with_code_and_request_id(sim: Simulator) -> None:
     """A 409 DBS.200019 reaches the SDK as ClientRequestException carrying error_code and X-Request-Id."""
     client = sdk_client(sim.url)
@@ -138,7 +172,7 @@ def aksk_client(url: str, sk: str = SK) -> Any:
 
 
 async def test_sdk_signed_calls_change_list_and_read_the_job(aksk_sim: Simulator, clock: FakeClock) -> None:
-    """The SDK with BasicCredentials changes a proxy, lists proxies and reads the job, all AK/SK-verified."""
+    """The SDK with BasicCredentials changes a proxy, lists proxies and reads and lists jobs, all AK/SK-verified."""
     client = aksk_client(aksk_sim.url)
     body = gaussdb.ModifyProxyConsistRequest(session_consistence="true", consistence_mode="session")
     request = gaussdb.UpdateProxySessionConsistenceRequest(instance_id=I1, proxy_id=X, body=body, x_language="en-us")
@@ -157,10 +191,13 @@ async def test_sdk_signed_calls_change_list_and_read_the_job(aksk_sim: Simulator
         X: "session",
         Y: "session",
     }
+    jobs = await in_thread(lambda: client.list_immediate_jobs(gaussdb.ListImmediateJobsRequest(limit="20")))
+    assert [job.job_id for job in jobs.jobs] == [changed.job_id]
     assert [(r.route, r.status) for r in aksk_sim.stats.requests] == [
         ("put_consistency", 200),
         ("get_job", 200),
         ("list_proxies", 200),
+        ("list_jobs", 200),
     ]
 
 

@@ -9,7 +9,7 @@ One catch-all handler does what the API gateway and the backend do, in order:
 
 A request aiohttp's parser refuses (beyond `PARSER_LIMIT`, or malformed) gets the gateway's JSON answer too,
 never aiohttp's plain-text 400 that quotes the offending header (a multi-KB token would land in the client's
-error message); see `_GatewayProtocol`.
+error message); see `wire.py`.
 
 The same port also serves IAM's `POST /v3/auth/tokens` (§7; another host in the real cloud): it needs no
 credentials and gets no throttle_429/error_500 (those model the service), only the wire faults.
@@ -33,17 +33,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
-from aiohttp.web_protocol import RequestHandler
 
 from .auth import Authenticator, Lockout, WireRequest, authenticator_for
-from .config import PARSER_LIMIT, Faults, SimulatorConfig
+from .config import Faults, SimulatorConfig
 from .errors import ApiError, api_not_found, bad_request, server_error, throttled, too_large
 from .faults import FaultDecider, FaultDecision
 from .iam import SUBJECT_TOKEN_HEADER, TOKEN_PATH, TokenIssuer, token_body
 from .service import Backend, Reply
 from .state import Clock, Fleet
-from .stats import RequestRecord, Stats
+from .stats import RequestRecord, Stats, log_line
+from .wire import PARSER_ARGS, GatewayServer, oversized, read_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,108 +150,6 @@ def _json_response(status: int, body: Any, headers: Mapping[str, str] | None = N
 
 Log = Callable[[str], None]
 
-# aiohttp's parser limits (fixed at start, far above the configurable gateway limits). The request line's limit is
-# one byte more than a header field's so that a `LineTooLong` tells which of the two overflowed (414 vs 494).
-# Many small headers are the gateway's business (their total size), not aiohttp's default cap of 128 of them.
-_PARSER_ARGS: Mapping[str, int] = {
-    "max_line_size": PARSER_LIMIT + 1,
-    "max_field_size": PARSER_LIMIT,
-    "max_headers": 4096,
-}
-
-
-class _GatewayProtocol(RequestHandler):
-    """aiohttp's connection handler, answering requests its parser refused the way the gateway would."""
-
-    __slots__ = ("_refuse",)
-
-    def __init__(self, manager: web.Server, refuse: Callable[[int], web.StreamResponse], **kwargs: Any) -> None:
-        super().__init__(manager, **kwargs)
-        self._refuse = refuse
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if not isinstance(exc, HttpProcessingError):
-            return super().handle_error(request, status, exc, message)
-        # Not super(): it logs and answers the exception text, which quotes up to 100 bytes of the request.
-        if isinstance(exc, LineTooLong):
-            status = 414 if exc.args[1:2] == (_PARSER_ARGS["max_line_size"],) else 494
-        else:
-            status = 494 if "Too many headers" in exc.message else 400
-        response = self._refuse(status)
-        response.force_close()
-        return response
-
-
-class _GatewayServer(web.Server):
-    """aiohttp's low-level server, with `_GatewayProtocol` connections."""
-
-    def __init__(
-        self,
-        handler: Callable[[web.BaseRequest], Any],
-        refuse: Callable[[int], web.StreamResponse],
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(handler, **kwargs)
-        self._refuse = refuse
-
-    def __call__(self) -> RequestHandler:
-        # aiohttp's own __call__ builds a plain RequestHandler from these same two attributes
-        return _GatewayProtocol(self, self._refuse, loop=self._loop, **self._kwargs)
-
-
-def _oversized(request: web.BaseRequest, config: SimulatorConfig) -> int | None:
-    """494/414/413 if the request exceeds the gateway's limits [§8 APIGW.0201], else None."""
-    lines = [len(name) + 2 + len(value) for name, value in request.raw_headers]  # "Name: value"
-    if any(size > config.max_header_bytes for size in lines) or sum(lines) > 4 * config.max_header_bytes:
-        return 494
-    if len(request.raw_path.encode()) > config.max_uri_bytes:
-        return 414
-    if (request.content_length or 0) > config.max_body_bytes:
-        return 413
-    return None
-
-
-async def _read_body(request: web.BaseRequest, limit: int) -> bytes | None:
-    """The whole body, or None once it grows beyond `limit` (a chunked body has no Content-Length to check)."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _outcome(record: RequestRecord) -> str:
-    if record.status is None:
-        return f"dropped ({record.fault})" if record.fault else "unanswered"
-    return f"{record.status} ({record.fault})" if record.fault else str(record.status)
-
-
-def log_line(record: RequestRecord, elapsed: float) -> str:
-    """One request for `simulate -v`: method, route, ids, status or fault, elapsed ms; no credential, no body."""
-    ids = " ".join(
-        f"{name}={value}"
-        for name, value in (
-            ("project", record.project_id),
-            ("instance", record.instance_id),
-            ("proxy", record.proxy_id),
-        )
-        if value
-    )
-    return " ".join(
-        part
-        for part in (record.method or "?", record.route, ids, "->", _outcome(record), f"{elapsed * 1000:.0f} ms")
-        if part
-    )
-
 
 class Simulator:
     """The simulated service on a local port; `async with Simulator(fleet) as sim:` then talk to `sim.url`."""
@@ -268,7 +165,7 @@ class Simulator:
         log: Log | None = None,
     ) -> None:
         fleet.bind_clock(clock)
-        self.log = log  # called with one line per request (see `log_line`), never with a credential or body
+        self.log = log  # called with one line per request (see `stats.log_line`), never a credential or body
         self.fleet = fleet
         self.stats = Stats()
         self.auth = auth  # None: the check `config.auth_mode` asks for (see `authenticator_for`)
@@ -318,7 +215,7 @@ class Simulator:
         if self._runner is not None:
             raise RuntimeError("the simulator is already started")
         self._closing = asyncio.Event()
-        server = _GatewayServer(self._handle, self._refuse_unparsed, access_log=None, **_PARSER_ARGS)
+        server = GatewayServer(self._handle, self._refuse_unparsed, access_log=None, **PARSER_ARGS)
         runner = web.ServerRunner(server, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -380,9 +277,9 @@ class Simulator:
     ) -> web.StreamResponse:
         config = self._config
         request_id = self.stats.requests[index].request_id
-        oversized = _oversized(request, config)
-        if oversized is not None:  # the gateway refuses it at once: no latency, no faults
-            return self._refusal(index, oversized)
+        too_big = oversized(request, config)
+        if too_big is not None:  # the gateway refuses it at once: no latency, no faults
+            return self._refusal(index, too_big)
         if config.faults.latency:
             await asyncio.sleep(config.faults.latency)
         if decision.drop_before:
@@ -390,7 +287,7 @@ class Simulator:
         if decision.stall and await self._stall(config.faults.stall_seconds):
             return self._drop(request, index, "stall")
         fault = "stall" if decision.stall else None
-        body = await _read_body(request, config.max_body_bytes)
+        body = await read_body(request, config.max_body_bytes)
         if body is None:
             return self._refusal(index, 413)
         try:
@@ -406,7 +303,11 @@ class Simulator:
         return response
 
     def _refusal(self, index: int, status: int) -> web.Response:
-        """The gateway's JSON 400/413/414/494 APIGW.0201; the connection closes (the rest is unread)."""
+        """The gateway's JSON 400/413/414/494 APIGW.0201, then the connection closes.
+
+        aiohttp reads and discards an unread body first (its lingering time), so the client gets the answer
+        rather than a reset.
+        """
         request_id = self.stats.requests[index].request_id
         error = too_large(status) if status != 400 else bad_request()
         response = _json_response(error.status, error.body(request_id), {"X-Request-Id": request_id})
@@ -493,7 +394,7 @@ def run_simulator(
 ) -> None:
     """Serve the simulator (plain HTTP) until SIGINT or SIGTERM; `ready(url)` is called once it listens.
 
-    `log`, if given, is called with one line per request (`log_line`): method, route, ids, status or fault
+    `log`, if given, is called with one line per request (`stats.log_line`): method, route, ids, status or fault
     (dropped, stall), elapsed ms; never a credential, a signature or a body.
     """
     asyncio.run(_serve(fleet, config, host, port, ready, log))

@@ -1,4 +1,4 @@
-"""What the simulator saw: every request, counted at the wire, answered or not."""
+"""What the simulator saw: every request, counted at the wire, answered or not; and its one-line log form."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 class RequestRecord:
     at: float  # arrival time on the simulator's (injected) clock
     method: str
-    route: str  # "put_consistency" | "list_proxies" | "get_job" | "iam_tokens" | "unknown"
+    route: str  # "put_consistency" | "list_proxies" | "get_job" | "list_jobs" | "iam_tokens" | "unknown"
     status: int | None = None  # None: not answered (yet, or dropped: see `fault`)
     fault: str | None = None  # the injected fault that shaped the answer, if any
     request_id: str = ""
@@ -65,3 +65,27 @@ class Stats:
                 start += 1
             best = max(best, end - start + 1)
         return best
+
+
+def _outcome(record: RequestRecord) -> str:
+    if record.status is None:
+        return f"dropped ({record.fault})" if record.fault else "unanswered"
+    return f"{record.status} ({record.fault})" if record.fault else str(record.status)
+
+
+def log_line(record: RequestRecord, elapsed: float) -> str:
+    """One request for `simulate -v`: method, route, ids, status or fault, elapsed ms; no credential, no body."""
+    ids = " ".join(
+        f"{name}={value}"
+        for name, value in (
+            ("project", record.project_id),
+            ("instance", record.instance_id),
+            ("proxy", record.proxy_id),
+        )
+        if value
+    )
+    return " ".join(
+        part
+        for part in (record.method or "?", record.route, ids, "->", _outcome(record), f"{elapsed * 1000:.0f} ms")
+        if part
+    )
