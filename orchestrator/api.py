@@ -83,6 +83,8 @@ class ProxyApi(Protocol):
 
     async def get_job(self, project_id: str, job_id: str) -> Reply: ...
 
+    async def list_jobs(self, project_id: str, *, status: str, job_name: str, offset: int, limit: int) -> Reply: ...
+
 
 def consistency_body(mode: Mode) -> bytes:
     """The PUT body, byte for byte what the official SDK sends (contract §1, §5).
@@ -189,6 +191,12 @@ class HttpApi:
     async def get_job(self, project_id: str, job_id: str) -> Reply:
         path = f"/v3/{_segment(project_id)}/jobs"
         return await self._send("GET", path, f"id={_segment(job_id)}", b"", project_id)
+
+    async def list_jobs(self, project_id: str, *, status: str, job_name: str, offset: int, limit: int) -> Reply:
+        """`GET /v3/{project_id}/immediate-jobs` (contract §3), filtered by status and job name."""
+        path = f"/v3/{_segment(project_id)}/immediate-jobs"
+        query = f"job_name={_segment(job_name)}&limit={int(limit)}&offset={int(offset)}&status={_segment(status)}"
+        return await self._send("GET", path, query, b"", project_id)
 
     # --- one attempt --------------------------------------------------------------------------------------
 

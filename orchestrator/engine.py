@@ -22,54 +22,27 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
+
+import structlog
 
 from .api import PAGE_LIMIT, ProxyApi, Reply
 from .budget import FailureBudget
-from .errors import AuthError, TransportError
+from .calls import Caller, CallResult, CallStats
 from .gate import Key, drift
-from .plan import JobSettings, Mode, Plan, RetrySettings, Target
+from .jobs import JobResult, JobWatcher
+from .plan import JobSettings, Mode, Plan, Target
 from .preview import Action, ListingError, ObservedProxy, Step, parse_proxy_page, resolve
 from .report import Outcome, TargetOutcome
-from .retrying import BUSY_CODES, Failure, decide, parse_retry_after
+from .retrying import BUSY_CODES
 
-# Contract §3: Pending/Running are in progress; Completed is success; anything else is terminal failure.
-JOB_IN_PROGRESS = frozenset({"Pending", "Running"})
-JOB_SUCCESS = "Completed"
 # Why a run stopped early: it decides the exit code (run.py).
 StopKind = Literal["requested", "auth", "budget", "window", "signal"]
 BUDGET_FAILURES = frozenset({Outcome.FAILED, Outcome.UNKNOWN})  # what the failure budget counts
+log = structlog.get_logger("orchestrator")
 MAX_PAGES = 1000  # 100 per page: far beyond any real instance, but a broken server cannot loop us forever
-
-
-@dataclass(frozen=True, slots=True)
-class CallResult:
-    """The last answer of a call after retries: a reply, or the transport error of the last attempt."""
-
-    reply: Reply | None
-    error: TransportError | None
-    attempts: int
-    wire: int
-
-    @property
-    def ok(self) -> bool:
-        return self.reply is not None and self.reply.ok
-
-    def describe(self) -> tuple[int | None, str | None, str | None]:
-        """(http_status, error_code, error_msg) for the report."""
-        if self.reply is not None:
-            return self.reply.status, self.reply.error_code, self.reply.error_msg
-        assert self.error is not None
-        return None, f"transport.{self.error.kind}", self.error.detail
-
-
-@dataclass(frozen=True, slots=True)
-class JobResult:
-    job_id: str
-    status: str  # Completed, Failed, …, or "timeout" / "error" when we could not tell
-    fail_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +52,6 @@ class InstanceView:
     proxies: tuple[ObservedProxy, ...] | None
     call: CallResult
     problem: str | None = None
-
-
-@dataclass(slots=True)
-class EngineStats:
-    calls: int = 0
-    retries: int = 0
-    listings: int = 0
-    job_polls: int = 0
-    puts: int = 0
-    throttled: int = 0
-    per_route_wire: dict[str, int] = field(default_factory=dict)
 
 
 class Engine:
@@ -112,16 +74,12 @@ class Engine:
     ) -> None:
         self._api = api
         self._plan = plan
-        self._retry: RetrySettings = plan.retry
         self._jobs: JobSettings = plan.jobs
         self._per_instance = plan.limits.per_instance
         self._on_outcome = on_outcome
         self._on_job = on_job
         self._dry_run = dry_run
-        self._rng = rng or random.Random()
-        self._sleep = sleep
         self._clock = clock
-        self._now = wall_clock
         self._approved = approved  # the approved preview's observed modes: per-item compare-and-set
         self._skip = skip  # targets done in an earlier run (resume): not listed for, not sent, not reported
         self._budget = budget
@@ -133,7 +91,18 @@ class Engine:
         self.stop_reason: str | None = None
         self.stop_kind: StopKind | None = None
         self.auth_failure: str | None = None  # set when the credentials were refused: the run stops
-        self.stats = EngineStats()
+        self.stats = CallStats()
+        self._caller = Caller(
+            plan.retry,
+            stats=self.stats,
+            is_stopping=self._stopping.is_set,
+            on_auth_failure=self._authentication_failed,
+            rng=rng,
+            sleep=sleep,
+            wall_clock=wall_clock,
+        )
+        self._watcher = JobWatcher(api, self._caller, plan.jobs, clock=clock)
+        self._busy_at_start: dict[tuple[str, str], list[str]] = {}
         self.steps: list[Step] = []  # every resolved step, in the order instances were observed
         self.skipped = 0  # targets skipped because an earlier run settled them
         self._settled: set[Key] = set()  # every key an outcome was emitted for
@@ -166,6 +135,8 @@ class Engine:
         """Run every instance; whatever way it ends (cancelled included), every target gets exactly one line."""
         groups = group_by_instance(self._plan.targets)
         try:
+            if not self._dry_run:
+                await self._find_jobs_left_running({project for project, _ in groups})
             await asyncio.gather(*(self._run_instance(key, targets) for key, targets in groups.items()))
         finally:
             self._settle_the_rest(groups)
@@ -202,6 +173,8 @@ class Engine:
             for target in targets:
                 self._emit_plain(target, None, Outcome.NOT_STARTED, started, note=self.stop_reason)
             return
+        if key in self._busy_at_start:
+            await self._wait_for_jobs(project_id, instance_id, self._busy_at_start[key])
         view = await self.observe(project_id, instance_id)
         if view.proxies is None and view.call.wire == 0 and self._stopping.is_set():
             for target in targets:  # the run stopped before this instance's listing was sent
@@ -268,8 +241,32 @@ class Engine:
                 await self._budget_settled(step)
             if job_id is not None and pending:
                 # The next change on this instance would be refused while this job runs.
-                job = await self.wait_job(step.project_id, job_id)
+                job = await self._watcher.wait(step.project_id, job_id)
                 self._on_job(step, job)
+
+    # --- jobs left running ---------------------------------------------------------------------------------
+
+    async def _find_jobs_left_running(self, projects: set[str]) -> None:
+        """Which instances still run a consistency job (an earlier run's, killed or back to back)?
+
+        Such a job may finish after our listing and make our change a duplicate, so those instances wait for
+        it first. If the jobs cannot be listed (a permission, say), the run goes on without the check.
+        """
+        for project_id in sorted(projects):
+            running = await self._watcher.running(project_id)
+            if running.problem is not None:
+                log.warning("jobs still running cannot be checked; going on without", problem=running.problem)
+            for instance_id, job_ids in running.by_instance.items():
+                self._busy_at_start[(project_id, instance_id)] = job_ids
+
+    async def _wait_for_jobs(self, project_id: str, instance_id: str, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
+            log.info("waiting for a job already running on the instance", instance=instance_id, job_id=job_id)
+            await self._watcher.wait(project_id, job_id)
+
+    async def _wait_instance_idle(self, project_id: str, instance_id: str) -> None:
+        running = await self._watcher.running(project_id)
+        await self._wait_for_jobs(project_id, instance_id, running.by_instance.get(instance_id, []))
 
     # --- the failure budget ---------------------------------------------------------------------------------
 
@@ -313,7 +310,7 @@ class Engine:
         attempts = wire = 0
         for _ in range(MAX_PAGES):
             self.stats.listings += 1
-            call = await self.call("list", functools.partial(self._list_page, project_id, instance_id, offset))
+            call = await self._caller.call("list", functools.partial(self._list_page, project_id, instance_id, offset))
             attempts += call.attempts
             wire += call.wire
             total = CallResult(call.reply, call.error, attempts, wire)
@@ -365,7 +362,7 @@ class Engine:
             attempts += 1
             self.stats.puts += 1
             self._put_in_flight.add(step.key)
-            reply, error = await self._attempt(
+            reply, error = await self._caller.attempt(
                 lambda: self._api.change_consistency(step.project_id, step.instance_id, step.proxy_id, step.mode_target)
             )
             if error is None or not error.sent:
@@ -390,12 +387,12 @@ class Engine:
                     error=(reply.status, "no_job_id", f"the service answered {reply.status} with {what}"),
                 )
                 return None
-            failure = self._failure(reply, error)
+            failure = self._caller.failure(reply, error)
             if error is not None and error.sent:
                 ambiguous = True
             busy = failure.status == 409 and failure.error_code in BUSY_CODES
-            decision = decide(attempts, failure, self._retry, self._rng)
-            if not decision.retry or self._stopping.is_set():
+            retry, delay = self._caller.decide(attempts, failure)
+            if not retry or self._stopping.is_set():
                 if wire == 0 and self._stopping.is_set():  # nothing of this target ever left
                     self._emit(step, Outcome.NOT_STARTED, started, attempts=attempts, note=self.stop_reason)
                     return None
@@ -405,10 +402,15 @@ class Engine:
                 self._emit(step, outcome, started, attempts=attempts, wire=wire, error=(status, code, msg))
                 return None
             self.stats.retries += 1
-            await self._sleep(decision.delay)
+            await self._caller.sleep(delay)
 
     async def _settled_after_ambiguity(self, step: Step) -> bool | None:
-        """True: the proxy is at its goal. False: it is not (safe to send again). None: cannot tell."""
+        """True: the proxy is at its goal. False: it is not (safe to send again). None: cannot tell.
+
+        A job our lost PUT (or someone) started may still run: wait for the instance's running consistency
+        jobs first, so that the listing shows their result.
+        """
+        await self._wait_instance_idle(step.project_id, step.instance_id)
         view = await self.observe(step.project_id, step.instance_id)
         if view.proxies is None:
             return None
@@ -417,76 +419,11 @@ class Engine:
                 return proxy.mode == step.mode_target if proxy.mode is not None else None
         return None
 
-    # --- jobs ---------------------------------------------------------------------------------------------
-
-    async def wait_job(self, project_id: str, job_id: str) -> JobResult:
-        """Poll `/jobs?id=` until the job leaves Pending/Running, tolerating "not found" for a grace period."""
-        started = self._clock()
-        while True:
-            await self._sleep(self._jobs.poll_interval)
-            elapsed = self._clock() - started
-            self.stats.job_polls += 1
-            call = await self.call("job", lambda: self._api.get_job(project_id, job_id))
-            job = _job_of(call.reply) if call.ok else None
-            status = job.get("status") if job is not None else None
-            if isinstance(status, str) and status:
-                if status not in JOB_IN_PROGRESS:
-                    reason = job.get("fail_reason") if job is not None else None
-                    return JobResult(job_id, status, reason if isinstance(reason, str) and reason else None)
-            elif not _job_not_found_yet(call) or elapsed > self._jobs.visibility_grace:
-                _, code, msg = call.describe() if not call.ok else (None, "job_unreadable", "no job in the answer")
-                return JobResult(job_id, "error", f"{code}: {msg}")
-            if elapsed > self._jobs.timeout:
-                return JobResult(job_id, "timeout", f"still in progress after {self._jobs.timeout:g}s")
-
-    # --- one call with retries ----------------------------------------------------------------------------
-
-    async def call(self, route: str, send: Callable[[], Awaitable[Reply]]) -> CallResult:
-        """A read-only call (listing, job poll), retried per the policy. Never used for PUTs."""
-        attempts = wire = 0
-        while True:
-            attempts += 1
-            reply, error = await self._attempt(send)
-            wire += reply.wire if reply is not None else error.wire if error is not None else 0
-            if reply is not None and reply.ok:
-                return CallResult(reply, None, attempts, wire)
-            decision = decide(attempts, self._failure(reply, error), self._retry, self._rng)
-            if not decision.retry or (self._stopping.is_set() and route != "job"):
-                return CallResult(reply, error, attempts, wire)
-            self.stats.retries += 1
-            await self._sleep(decision.delay)
-
-    async def _attempt(self, send: Callable[[], Awaitable[Reply]]) -> tuple[Reply | None, TransportError | None]:
-        self.stats.calls += 1
-        try:
-            reply = await send()
-        except TransportError as exc:
-            return None, exc
-        except AuthError as exc:  # the credentials could not even be obtained (e.g. IAM refused the login)
-            self._authentication_failed(str(exc))
-            return Reply(401, {"error_code": "auth_failed", "error_msg": str(exc)}, wire=0), None
-        if reply.status == 429:
-            self.stats.throttled += 1
-        elif reply.status == 401:
-            # The API module already made the one refresh-and-retry that can help; another 401 means the
-            # credentials are refused for the whole run. Hammering on would only lock an AK (contract §6).
-            self._authentication_failed(f"HTTP 401 {reply.error_code or ''}: {reply.error_msg or ''}".strip())
-        return reply, None
-
     def _authentication_failed(self, detail: str) -> None:
+        """The Caller saw credentials refused for good: stop the run (nothing more is sent)."""
         if self.auth_failure is None:
             self.auth_failure = detail
             self.stop(f"stopped: authentication failed ({detail})", "auth")
-
-    def _failure(self, reply: Reply | None, error: TransportError | None) -> Failure:
-        if reply is None:
-            assert error is not None
-            return Failure(transport=error.kind)
-        return Failure(
-            status=reply.status,
-            error_code=reply.error_code,
-            retry_after=parse_retry_after(reply.retry_after, self._now()),
-        )
 
     # --- outcomes -----------------------------------------------------------------------------------------
 
@@ -555,19 +492,3 @@ def group_by_instance(targets: Sequence[Target]) -> dict[tuple[str, str], list[T
     for target in targets:
         groups.setdefault((target.project_id, target.instance_id), []).append(target)
     return groups
-
-
-def _job_of(reply: Reply | None) -> dict[str, Any] | None:
-    body = reply.body if reply is not None else None
-    job = body.get("job") if isinstance(body, dict) else None
-    return job if isinstance(job, dict) else None
-
-
-def _job_not_found_yet(call: CallResult) -> bool:
-    """Contract §3: a new job may not be queryable for a few seconds; the answer then is [UNK].
-
-    Any 4xx, or a 200 without a job status, is taken as "not visible yet" during the grace period.
-    """
-    if call.reply is None:
-        return False
-    return call.reply.ok or 400 <= call.reply.status < 500

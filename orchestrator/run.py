@@ -22,11 +22,13 @@ import structlog
 
 from .api import HttpApi
 from .budget import FailureBudget
+from .calls import CallStats
 from .connect import Connection
-from .engine import Engine, EngineStats, JobResult, StopKind
+from .engine import Engine, StopKind
 from .errors import ExitCode
 from .gate import Key
 from .governor import Governor
+from .jobs import JobResult
 from .lock import RunLock
 from .plan import Mode, Plan
 from .preview import Step
@@ -60,7 +62,7 @@ class RunResult:
     duration_s: float
     outcomes: list[TargetOutcome] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
-    stats: EngineStats = field(default_factory=EngineStats)
+    stats: CallStats = field(default_factory=CallStats)
     wire: int = 0
     skipped: int = 0
     auth_failure: str | None = None

@@ -133,5 +133,14 @@ class FakeApi:
         self.fleet[(project_id_, instance_id_)][proxy_id_] = mode  # type: ignore[index]
         return Reply(200, {"job": {"id": job_id, "status": "Completed", "process": ""}})
 
-    def routes(self) -> list[str]:
-        return [route for route, _ in self.calls]
+    async def list_jobs(self, project_id: str, *, status: str, job_name: str, offset: int, limit: int) -> Reply:
+        self.calls.append(("jobs", status))
+        await asyncio.sleep(0)
+        scripted = self._scripted("jobs")
+        if scripted is not None:
+            return scripted
+        return Reply(200, {"jobs": [], "total_count": 0})
+
+    def routes(self, *, with_job_lists: bool = False) -> list[str]:
+        """The routes called in order; the running-jobs checks (route "jobs") only when asked for."""
+        return [route for route, _ in self.calls if with_job_lists or route != "jobs"]

@@ -354,7 +354,7 @@ async def test_resume_skips_what_is_done_without_listing() -> None:
     )
     await engine.run()
     assert [o.proxy_id for o in outcomes] == [C] and engine.skipped == 1
-    assert api.calls == [("list", f"{I2}@0"), ("put", C)]
+    assert [call for call in api.calls if call[0] != "jobs"] == [("list", f"{I2}@0"), ("put", C)]
 
 
 async def test_cancelled_run_reports_every_target_once() -> None:
@@ -388,3 +388,53 @@ async def test_cancelled_run_reports_every_target_once() -> None:
     by = {o.proxy_id: o.outcome for o in outcomes}
     assert len(outcomes) == 3 and set(by) == {A, B, C}
     assert by[A] is Outcome.UNKNOWN and by[B] is Outcome.UNKNOWN and by[C] is Outcome.NOT_STARTED
+
+
+def running_jobs(*jobs: tuple[str, str]) -> Reply:
+    items = [
+        {
+            "job_id": job_id,
+            "instance_id": instance,
+            "job_name": "GaussDBforMySQLModifyProxyConsist",
+            "status": "Running",
+        }
+        for job_id, instance in jobs
+    ]
+    return Reply(200, {"jobs": items, "total_count": len(items)})
+
+
+async def test_a_job_left_running_by_an_earlier_run_is_waited_for_before_listing() -> None:
+    """An instance with a consistency job still running (say, from a killed run) is listed only after it ends."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}, (PROJECT, I2): {C: "eventual"}})
+    api.jobs["old-job"] = [2, (PROJECT, I1, A), "session"]  # two polls to completion, then A is at its goal
+    api.script["jobs"] = deque([running_jobs(("old-job", I1)), running_jobs()])
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session"), Target(PROJECT, I2, C, "session")])
+    assert outcomes[A].outcome is Outcome.UNCHANGED and outcomes[C].outcome is Outcome.SUBMITTED
+    i1 = [call for call in api.calls if call[1] in ("old-job", f"{I1}@0")]
+    assert i1 == [("job", "old-job"), ("job", "old-job"), ("list", f"{I1}@0")]
+    assert [p for r, p in api.calls if r == "put"] == [C]
+
+
+async def test_running_jobs_that_cannot_be_listed_do_not_stop_the_run() -> None:
+    """If /immediate-jobs is refused (403), the run goes on without that check."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["jobs"] = deque([Reply(403, {"error_code": "APIGW.0302"})])
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    assert outcomes[A].outcome is Outcome.SUBMITTED
+
+
+async def test_running_jobs_are_paged_when_offset_counts_pages() -> None:
+    """If offset counts pages rather than records, the check notices the repeated page and pages by number."""
+    from orchestrator.calls import Caller, CallStats
+    from orchestrator.jobs import JobWatcher
+    from orchestrator.plan import JobSettings, RetrySettings
+
+    first = [(f"j{n}", instance_id(n)) for n in range(50)]
+    second = [(f"j{n}", instance_id(n)) for n in range(50, 60)]
+    api = FakeApi({})
+    answers = [running_jobs(*first), running_jobs(*first), running_jobs(*second)]
+    answers = [Reply(a.status, {**a.body, "total_count": 60}) for a in answers]
+    api.script["jobs"] = deque([answers[0], answers[1], answers[2], Reply(200, {"jobs": [], "total_count": 0})])
+    caller = Caller(RetrySettings(), stats=CallStats(), is_stopping=lambda: False, on_auth_failure=lambda d: None)
+    running = await JobWatcher(api, caller, JobSettings()).running(PROJECT)
+    assert sum(len(ids) for ids in running.by_instance.values()) == 60 and running.problem is None

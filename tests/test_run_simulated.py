@@ -67,7 +67,8 @@ async def test_rate_is_a_ceiling_from_the_first_request() -> None:
     plan = make_plan(targets, retry=FAST_RETRY, jobs=FAST_JOBS, limits=Limits(Rate(20, 1.0), 30, 1))
     async with Simulator(fleet, config()) as sim:
         await apply(sim, plan)
-        assert sim.stats.count() == 60  # 30 listings + 30 PUTs
+        # 30 listings + 30 PUTs + the 2 running-jobs checks (Pending, Running) of the start
+        assert sim.stats.count() == 62 and sim.stats.count(route="list_jobs") == 2
         assert sim.stats.max_in_window(1.0) <= 20
 
 
@@ -124,17 +125,17 @@ async def test_lost_answers_never_duplicate_a_change() -> None:
         assert api.wire.by_method["PUT"] == 5
 
 
-async def test_lost_answer_while_the_job_still_runs_is_unknown_never_duplicated() -> None:
-    """If the listing still shows the old mode because the lost PUT's job is running, every re-send meets
-    409 (its answer lost too), no second job is created, and the outcome is `unknown`, not `failed`."""
+async def test_lost_answer_while_the_job_still_runs_waits_for_it_and_never_duplicates() -> None:
+    """If a lost PUT's job is still running, the engine waits for the instance's running jobs before reading the
+    listing again: each proxy ends submitted after exactly one PUT and one job."""
     fleet, targets = fleet_of(3, 1)
     plan = make_plan(targets, retry=replace(FAST_RETRY, attempts=4), jobs=FAST_JOBS)
-    async with Simulator(fleet, config(job_duration=30.0, faults=Faults(drop_after=1.0, seed=2))) as sim:
+    async with Simulator(fleet, config(job_duration=0.5, faults=Faults(drop_after=1.0, seed=2))) as sim:
         outcomes, _, _ = await apply(sim, plan)
-        assert {o.outcome for o in outcomes} == {Outcome.UNKNOWN}
-        assert {o.attempts for o in outcomes} == {4}
+        assert {o.outcome for o in outcomes} == {Outcome.SUBMITTED}
+        assert all(o.attempts == 1 and o.job_id is None and o.note for o in outcomes)
         assert set(sim.stats.jobs_by_proxy.values()) == {1}
-        assert sim.stats.count(route="put_consistency") == 12  # 3 proxies x 4 attempts, each answer lost
+        assert sim.stats.count(route="put_consistency") == 3
 
 
 async def test_dry_run_against_the_simulator_sends_no_put() -> None:
@@ -147,12 +148,12 @@ async def test_dry_run_against_the_simulator_sends_no_put() -> None:
 
 
 async def test_wrong_token_costs_one_request() -> None:
-    """A token the gateway rejects (401) is sent once: that instance fails, the others are never sent."""
+    """A token the gateway rejects (401) is sent once (the start's running-jobs check); nothing else is sent
+    and every target is not_started."""
     fleet, targets = fleet_of(5, 1)
     plan = make_plan(targets, retry=FAST_RETRY, jobs=FAST_JOBS)
     async with Simulator(fleet, config(tokens=frozenset({"another"}))) as sim:
         outcomes, engine, _ = await apply(sim, plan)
-        failed = [o for o in outcomes if o.outcome is Outcome.FAILED]
-        assert [(o.http_status, o.error_code) for o in failed] == [(401, "APIGW.0301")]
-        assert [o.outcome for o in outcomes].count(Outcome.NOT_STARTED) == 4
-        assert sim.stats.count() == 1 and engine.auth_failure
+        assert [o.outcome for o in outcomes] == [Outcome.NOT_STARTED] * 5
+        assert sim.stats.count() == 1 and sim.stats.count(status=401) == 1
+        assert engine.auth_failure and "APIGW.0301" in engine.auth_failure
