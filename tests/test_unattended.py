@@ -345,3 +345,44 @@ def test_lock_file_is_gone_after_a_failed_run(tmp_path: Path) -> None:
     )
     assert result.returncode == 3
     assert not any(name.endswith(".lock") for name in os.listdir(tmp_path))
+
+
+def test_kill_9_at_random_moments_then_resume_changes_every_proxy_exactly_once(tmp_path: Path) -> None:
+    """Several rounds of apply killed with SIGKILL at random moments, each resumed from the reports so far:
+    in the end every proxy is at its goal, each changed by exactly one job, and every report line parses
+    (but a torn last one, which resume ignores)."""
+    import random
+
+    rng = random.Random(20261203)
+    plan = write_plan(tmp_path / "p.yaml", 60, rate="20/s", proxies_per_instance=2)
+    with simulator_for(plan, job_duration=0.2) as sim:
+        reports: list[str] = []
+        for round_number in range(1, 6):
+            report = f"r{round_number}.jsonl"
+            resume = [arg for earlier in reports if (tmp_path / earlier).exists() for arg in ("--resume", earlier)]
+            args = ("apply", "p.yaml", "--endpoint", sim.url, "--no-gate", "--report", report, *resume)
+            if round_number < 5:
+                run = start_cli(*args, cwd=tmp_path, env=TOKEN_ENV)
+                time.sleep(rng.uniform(0.8, 2.5))
+                run.kill()
+                run.communicate()
+            else:
+                final = cli(*args, cwd=tmp_path, env=TOKEN_ENV)
+                assert final.returncode == 0, final.stderr
+            reports.append(report)
+        changed = jobs_per_proxy(sim)
+        modes = sim.call(lambda s: s.fleet.modes())
+    assert set(modes.values()) == {"global"}
+    assert changed and set(changed.values()) == {1}, changed
+    killed_work = sum(len(targets_of(tmp_path / name)) for name in reports[:-1] if (tmp_path / name).exists())
+    assert killed_work > 0  # the killed rounds did change things before they died
+    for name in reports:
+        path = tmp_path / name
+        if not path.exists():
+            continue
+        text = path.read_text()
+        lines = text.splitlines()
+        for number, line in enumerate(lines, 1):
+            if number == len(lines) and not text.endswith("\n"):
+                continue  # the torn last line of a killed run
+            json.loads(line)
