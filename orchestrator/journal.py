@@ -10,7 +10,11 @@ line cut short. `parse_journal` reads one or more reports, in the order given (o
 * every line it could not use, with file and line number: a torn last line is expected after a kill -9
   and is ignored; a garbled line elsewhere is ignored too, but it means the file was damaged.
 
-Lines of dry runs (`preview`, `apply --dry-run`) are skipped: they sent nothing.
+Lines of dry runs (`preview`, `apply --dry-run`) are skipped: they sent nothing (`dry_runs=True` reads them
+too, for a summary of previews).
+
+Each entry and run also keeps the report lines it was read from (`record`, `history`, `started`, `ended`), so
+that summaries, retry and rollback plans read every field without parsing the reports a second time.
 
 `done_keys` are the targets never to send again: `submitted`, `unchanged`, `completed`, `verified`.
 `retry_keys` are all others with a recorded outcome (`failed`, `not_started`, `unknown`, `drifted`,
@@ -24,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from .errors import UsageError
@@ -49,6 +53,10 @@ class JournalEntry:
     job_id: str | None
     file: str
     line: int
+    # The line that set this outcome, and every target line of this key read (oldest first, `not_started`
+    # lines that replaced nothing included): fields the journal itself does not need (error_code, ts, ...).
+    record: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    history: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,8 @@ class JournalRun:
     dry_run: bool
     finished: bool  # a run_finished line was written: False after a kill -9
     exit_code: int | None
+    started: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)  # its run_started line
+    ended: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)  # its run_finished line
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +120,7 @@ class Journal:
         return tuple(b for b in self.bad_lines if not b.torn)
 
 
-def read_journal(paths: Sequence[str | os.PathLike[str]]) -> Journal:
+def read_journal(paths: Sequence[str | os.PathLike[str]], *, dry_runs: bool = False) -> Journal:
     """Read the reports at `paths` (oldest first) as one journal; UsageError if one cannot be read."""
     files = []
     for path in paths:
@@ -120,12 +130,12 @@ def read_journal(paths: Sequence[str | os.PathLike[str]]) -> Journal:
                 files.append((name, handle.read()))
         except OSError as exc:
             raise UsageError(f"--resume: cannot read the report {name}: {exc.strerror or exc}") from None
-    return parse_journal(files)
+    return parse_journal(files, dry_runs=dry_runs)
 
 
-def parse_journal(files: Iterable[tuple[str, bytes]]) -> Journal:
-    """The journal of reports given as (name, content) pairs, oldest first."""
-    reader = _Reader()
+def parse_journal(files: Iterable[tuple[str, bytes]], *, dry_runs: bool = False) -> Journal:
+    """The journal of reports given as (name, content) pairs, oldest first; `dry_runs`: read their lines too."""
+    reader = _Reader(dry_runs=dry_runs)
     names = []
     for name, data in files:
         names.append(name)
@@ -134,8 +144,10 @@ def parse_journal(files: Iterable[tuple[str, bytes]]) -> Journal:
 
 
 class _Reader:
-    def __init__(self) -> None:
+    def __init__(self, *, dry_runs: bool = False) -> None:
+        self.dry_runs = dry_runs
         self.latest: dict[Key, JournalEntry] = {}
+        self.history: dict[Key, list[Mapping[str, Any]]] = {}
         self.runs: dict[str, dict[str, Any]] = {}  # run_id -> JournalRun fields, in order of appearance
         self.bad: list[BadLine] = []
         self.jobs: dict[Key, tuple[str, str]] = {}
@@ -181,6 +193,7 @@ class _Reader:
                 plan=_text(record.get("plan")),
                 plan_digest=_text(record.get("plan_digest")),
                 dry_run=record.get("dry_run") is True,
+                started=record,
             )
             return None
         run = self.runs.setdefault(run_id, {"file": name, "finished": False, "exit_code": None})
@@ -188,13 +201,14 @@ class _Reader:
             run["finished"] = True
             code = record.get("exit_code")
             run["exit_code"] = code if isinstance(code, int) and not isinstance(code, bool) else None
+            run["ended"] = record
             return None
         if event not in ("target", "job"):
             return None  # an event of a later version: nothing to resume from
         key = _key(record)
         if key is None:
             return f"a {event} line without project_id, instance_id and proxy_id"
-        if run.get("dry_run"):
+        if run.get("dry_run") and not self.dry_runs:
             return None
         if event == "job":
             job_id, status = _text(record.get("job_id")), _text(record.get("job_status"))
@@ -204,7 +218,10 @@ class _Reader:
         outcome = _text(record.get("outcome"))
         if outcome is None:
             return "a target line without outcome"
-        if outcome in _PREVIEW_ONLY or (outcome in _NO_NEWS and key in self.latest):
+        if outcome in _PREVIEW_ONLY and not self.dry_runs:
+            return None
+        self.history.setdefault(key, []).append(record)
+        if outcome in _NO_NEWS and key in self.latest:
             return None
         self.latest[key] = JournalEntry(
             key=key,
@@ -215,6 +232,7 @@ class _Reader:
             job_id=_text(record.get("job_id")),
             file=name,
             line=number,
+            record=record,
         )
         return None
 
@@ -228,10 +246,13 @@ class _Reader:
                 dry_run=fields.get("dry_run", False),
                 finished=fields["finished"],
                 exit_code=fields["exit_code"],
+                started=fields.get("started"),
+                ended=fields.get("ended"),
             )
             for run_id, fields in self.runs.items()
         )
-        return Journal(names, dict(self.latest), runs, tuple(self.bad), dict(self.jobs))
+        latest = {key: replace(entry, history=tuple(self.history[key])) for key, entry in self.latest.items()}
+        return Journal(names, latest, runs, tuple(self.bad), dict(self.jobs))
 
 
 def _text(value: object) -> str | None:

@@ -193,3 +193,29 @@ def test_an_unreadable_report_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as caught:
         read_journal([tmp_path / "gone.jsonl"])
     assert str(caught.value) == f"--resume: cannot read the report {tmp_path / 'gone.jsonl'}: No such file or directory"
+
+
+def test_entries_keep_their_report_lines_and_history() -> None:
+    """An entry carries the line that set its outcome and every line of its target, oldest first."""
+    first = report_text("run-1", [(A, Outcome.FAILED)])
+    second = report_text("run-2", [(A, Outcome.SUBMITTED)])
+    third = report_text("run-3", [(A, Outcome.NOT_STARTED)])
+    entry = journal_of(first, second, third).latest[key(A)]
+    assert entry.record["run_id"] == "run-2" and entry.record["outcome"] == "submitted"
+    assert [line["outcome"] for line in entry.history] == ["failed", "submitted", "not_started"]
+
+
+def test_runs_keep_their_started_and_finished_lines() -> None:
+    """A run carries its run_started and run_finished lines; a killed run has no finished line."""
+    journal = journal_of(report_text("run-1", [(A, Outcome.FAILED)]), report_text("run-2", [], finished=False))
+    done, killed = journal.runs
+    assert done.started is not None and done.started["command"] == "apply"
+    assert done.ended is not None and done.ended["duration_s"] == 1.0
+    assert killed.started is not None and killed.ended is None
+
+
+def test_dry_runs_can_be_read_on_request() -> None:
+    """With dry_runs=True the lines of a preview are read, would_change included."""
+    preview = report_text("dry", [(A, Outcome.UNCHANGED), (B, Outcome.WOULD_CHANGE)], digest="dx", dry_run=True)
+    journal = parse_journal([("p.jsonl", preview.encode())], dry_runs=True)
+    assert {k: e.outcome for k, e in journal.latest.items()} == {key(A): "unchanged", key(B): "would_change"}

@@ -1,0 +1,534 @@
+"""What one or more reports say happened, in numbers and rows; rendered as a table, JSON or CSV. Pure.
+
+A summary is made from a `Journal` (orchestrator.journal): several reports of resumed runs read together,
+the latest outcome per target winning. Lines of dry runs are left out, unless the reports hold nothing but
+dry runs (`journal_for_summary`): then the summary is one of previews (`would_change`).
+
+Report content is untrusted (an error message comes from a server): the table shows control characters
+escaped, and the CSV defuses cells a spreadsheet would run as a formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from .errors import UsageError
+from .journal import DONE_OUTCOMES, Journal, JournalEntry, JournalRun, parse_journal
+from .plan import ALL_PROXIES
+
+# Every outcome a report of this or an earlier/later version may hold, in the order a summary lists them.
+KNOWN_OUTCOMES: Final = (
+    "submitted", "completed", "verified", "unchanged", "would_change",
+    "failed", "job_failed", "unknown", "drifted", "not_started",
+)  # fmt: skip
+# Nothing to look at: done, or a preview's plan. Everything else but not_started is a failure to look at.
+QUIET_OUTCOMES: Final = DONE_OUTCOMES | {"would_change"}
+CSV_FIELDS: Final = (
+    "project_id", "instance_id", "proxy_id", "mode_before", "mode_target", "outcome", "job_id", "error_code",
+    "error_msg",
+)  # fmt: skip
+REQUEST_KINDS: Final = ("calls", "wire", "retries", "throttled", "job_polls")
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which targets a summary shows: any of `outcomes` (all if empty) and any of `instances` (all if empty)."""
+
+    outcomes: frozenset[str] = frozenset()
+    instances: frozenset[str] = frozenset()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.outcomes or self.instances)
+
+    def matches(self, row: TargetRow) -> bool:
+        return self.allows(row.instance_id, row.outcome)
+
+    def allows(self, instance_id: str, outcome: str) -> bool:
+        return (not self.outcomes or outcome in self.outcomes) and (not self.instances or instance_id in self.instances)
+
+    def describe(self) -> str:
+        parts = [f"outcome {' or '.join(sorted(self.outcomes))}"] if self.outcomes else []
+        parts += [f"instance {' or '.join(sorted(self.instances))}"] if self.instances else []
+        return ", ".join(parts)
+
+
+def make_filters(outcomes: Iterable[str] = (), instances: Iterable[str] = ()) -> Filters:
+    """Filters from command-line values (comma-separated lists allowed); UsageError for an unknown outcome."""
+    wanted = {part.strip().lower() for value in outcomes for part in value.split(",") if part.strip()}
+    for outcome in sorted(wanted - set(KNOWN_OUTCOMES)):
+        close = difflib.get_close_matches(outcome, KNOWN_OUTCOMES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"--outcome: unknown outcome {outcome!r}{hint}; allowed: {', '.join(KNOWN_OUTCOMES)}")
+    ids = {part.strip() for value in instances for part in value.split(",") if part.strip()}
+    return Filters(frozenset(wanted), frozenset(ids))
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One target line: when a run settled a target, and how."""
+
+    at: datetime
+    outcome: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRow:
+    """One target's latest outcome, with where it was recorded."""
+
+    project_id: str
+    instance_id: str
+    proxy_id: str
+    mode_before: str | None
+    mode_target: str | None
+    outcome: str
+    job_id: str | None
+    error_code: str | None
+    error_msg: str | None
+    http_status: int | None
+    note: str | None
+    ts: datetime | None
+    run_id: str
+    file: str
+    line: int
+    settled: tuple[Settled, ...] = field(default=(), repr=False)  # each of its lines, oldest first
+
+    @property
+    def failing(self) -> bool:
+        return self.outcome not in QUIET_OUTCOMES and self.outcome != "not_started"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id, "instance_id": self.instance_id, "proxy_id": self.proxy_id,
+            "mode_before": self.mode_before, "mode_target": self.mode_target, "outcome": self.outcome,
+            "job_id": self.job_id, "error_code": self.error_code, "error_msg": self.error_msg,
+            "http_status": self.http_status, "note": self.note, "ts": _iso(self.ts), "run_id": self.run_id,
+            "file": self.file, "line": self.line,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One run named in the reports."""
+
+    run_id: str
+    file: str
+    command: str | None
+    dry_run: bool
+    started: datetime | None
+    finished: bool  # False: killed before its run_finished line
+    exit_code: int | None
+    duration_s: float | None  # run_finished's; for an unfinished run, first to last line
+    stop_reason: str | None
+    requests: Mapping[str, int]  # calls, wire, retries, throttled, job_polls (empty if unfinished)
+    rate_limit: str | None  # the plan's limits.rate, as run_started recorded it
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "file": self.file, "command": self.command, "dry_run": self.dry_run,
+            "started": _iso(self.started), "finished": self.finished, "exit_code": self.exit_code,
+            "duration_s": self.duration_s, "stop_reason": self.stop_reason, "requests": dict(self.requests),
+            "rate_limit": self.rate_limit,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """The failing targets that share an error code (None: the outcome has none, e.g. drifted)."""
+
+    error_code: str | None
+    count: int
+    outcomes: Mapping[str, int]
+    example: str | None  # the first target's error_msg, else its note
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"error_code": self.error_code, "count": self.count, "outcomes": dict(self.outcomes),
+                "example": self.example}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    files: tuple[str, ...]
+    runs: tuple[RunInfo, ...]
+    dry_run: bool  # the reports hold only dry runs: the rows are a preview
+    filters: Filters
+    total: int  # targets in the reports, before the filters
+    rows: tuple[TargetRow, ...]  # the targets the filters let through, by project, instance, proxy
+    counts: Mapping[str, int]  # per outcome, of `rows`
+    failures: tuple[FailureGroup, ...]  # of `rows`, largest group first
+    duration_s: float  # of all runs together
+    requests: Mapping[str, int]  # of all finished runs together
+    effective_rate: float | None  # calls per second over the finished runs
+    bad_lines: tuple[str, ...]  # lines of the reports that could not be read
+
+    @property
+    def rate_limit(self) -> str | None:
+        return next((run.rate_limit for run in reversed(self.runs) if run.rate_limit), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": list(self.files),
+            "runs": [run.as_dict() for run in self.runs],
+            "dry_run": self.dry_run,
+            "filters": {"outcome": sorted(self.filters.outcomes), "instance": sorted(self.filters.instances)},
+            "total": self.total,
+            "matched": len(self.rows),
+            "counts": dict(self.counts),
+            "failures": [group.as_dict() for group in self.failures],
+            "duration_s": round(self.duration_s, 3),
+            "requests": dict(self.requests),
+            "effective_rate": None if self.effective_rate is None else round(self.effective_rate, 3),
+            "rate_limit": self.rate_limit,
+            "bad_lines": list(self.bad_lines),
+            "targets": [row.as_dict() for row in self.rows],
+        }
+
+
+# --- building a summary ---------------------------------------------------------------------------------------
+def journal_for_summary(files: Sequence[tuple[str, bytes]]) -> Journal:
+    """The journal of `files` without dry runs' lines, unless the files hold only dry runs."""
+    journal = parse_journal(files)
+    if journal.runs and all(run.dry_run for run in journal.runs):
+        return parse_journal(files, dry_runs=True)
+    return journal
+
+
+def current_entries(journal: Journal) -> list[JournalEntry]:
+    """The journal's latest entries, by key, less the whole-instance lines a later run superseded.
+
+    A line of a whole instance (proxy_id `all`: its listing failed, or it was not started) followed, in a
+    later line, by lines of its proxies (a resumed run listed it) says nothing current any more.
+    """
+    position = {name: i for i, name in enumerate(journal.files)}
+
+    def written(entry: JournalEntry) -> tuple[int, int]:
+        return (position.get(entry.file, -1), entry.line)
+
+    last_named: dict[tuple[str, str], tuple[int, int]] = {}
+    for key, entry in journal.latest.items():
+        if key[2] != ALL_PROXIES:
+            last_named[key[:2]] = max(written(entry), last_named.get(key[:2], (-1, -1)))
+    return [
+        entry
+        for key, entry in sorted(journal.latest.items())
+        if key[2] != ALL_PROXIES or last_named.get(key[:2], (-1, -1)) < written(entry)
+    ]
+
+
+def summarize(journal: Journal, filters: Filters = Filters()) -> Summary:
+    """The summary of a journal, its targets limited by `filters`."""
+    every = sorted((_row(entry) for entry in current_entries(journal)), key=_row_order)
+    rows = tuple(row for row in every if filters.matches(row))
+    last_line: dict[str, datetime] = {}  # run_id -> its last target line, for runs killed before run_finished
+    for settled in (s for row in every for s in row.settled):
+        last_line[settled.run_id] = max(settled.at, last_line.get(settled.run_id, settled.at))
+    runs = tuple(_run_info(run, last_line.get(run.run_id)) for run in journal.runs)
+    counts = Counter(row.outcome for row in rows)
+    finished = [run for run in runs if run.requests and run.duration_s]
+    requests = {kind: sum(run.requests.get(kind, 0) for run in finished) for kind in REQUEST_KINDS}
+    finished_s = sum(run.duration_s or 0.0 for run in finished)
+    return Summary(
+        files=journal.files,
+        runs=runs,
+        dry_run=bool(runs) and all(run.dry_run for run in runs),
+        filters=filters,
+        total=len(every),
+        rows=rows,
+        counts={o: counts[o] for o in _outcome_order(counts)},
+        failures=_failure_groups(row for row in rows if row.failing),
+        duration_s=sum(run.duration_s or 0.0 for run in runs),
+        requests=requests if finished else {},
+        effective_rate=requests["calls"] / finished_s if finished_s > 0 else None,
+        bad_lines=tuple(str(bad) for bad in journal.bad_lines),
+    )
+
+
+def _row(entry: JournalEntry) -> TargetRow:
+    record = entry.record
+    project_id, instance_id, proxy_id = entry.key
+    return TargetRow(
+        project_id=project_id,
+        instance_id=instance_id,
+        proxy_id=proxy_id,
+        mode_before=entry.mode_before,
+        mode_target=entry.mode_target,
+        outcome=entry.outcome,
+        job_id=entry.job_id,
+        error_code=_text(record.get("error_code")),
+        error_msg=_text(record.get("error_msg")),
+        http_status=_int(record.get("http_status")),
+        note=_text(record.get("note")),
+        ts=_time(record.get("ts")),
+        run_id=entry.run_id,
+        file=entry.file,
+        line=entry.line,
+        settled=tuple(_settled(entry.history)),
+    )
+
+
+def _settled(lines: Iterable[Mapping[str, Any]]) -> Iterable[Settled]:
+    for line in lines:
+        at, outcome, run_id = _time(line.get("ts")), line.get("outcome"), line.get("run_id")
+        if at is not None and isinstance(outcome, str) and isinstance(run_id, str):
+            yield Settled(at, outcome, run_id)
+
+
+def _row_order(row: TargetRow) -> tuple[str, str, str]:
+    return (row.project_id, row.instance_id, row.proxy_id)
+
+
+def _outcome_order(counts: Mapping[str, int]) -> list[str]:
+    return [o for o in KNOWN_OUTCOMES if counts.get(o)] + sorted(o for o in counts if o not in KNOWN_OUTCOMES)
+
+
+def _run_info(run: JournalRun, last_line: datetime | None) -> RunInfo:
+    started, ended = run.started or {}, run.ended or {}
+    start = _time(started.get("ts"))
+    duration = _float(ended.get("duration_s"))
+    if duration is None and start is not None and last_line is not None:
+        duration = max(0.0, (last_line - start).total_seconds())
+    raw_requests = ended.get("requests")
+    requests = (
+        {kind: n for kind in REQUEST_KINDS if (n := _int(raw_requests.get(kind))) is not None}
+        if isinstance(raw_requests, Mapping)
+        else {}
+    )
+    limits = started.get("limits")
+    return RunInfo(
+        run_id=run.run_id,
+        file=run.file,
+        command=_text(started.get("command")),
+        dry_run=run.dry_run,
+        started=start,
+        finished=run.finished,
+        exit_code=run.exit_code,
+        duration_s=duration,
+        stop_reason=_text(ended.get("stop_reason")),
+        requests=requests,
+        rate_limit=_text(limits.get("rate")) if isinstance(limits, Mapping) else None,
+    )
+
+
+def _failure_groups(rows: Iterable[TargetRow]) -> tuple[FailureGroup, ...]:
+    grouped: dict[str | None, list[TargetRow]] = {}
+    for row in rows:
+        grouped.setdefault(row.error_code, []).append(row)
+    groups = [
+        FailureGroup(
+            error_code=code,
+            count=len(members),
+            outcomes=dict(Counter(m.outcome for m in members).most_common()),
+            example=next((m.error_msg or m.note for m in members if m.error_msg or m.note), None),
+        )
+        for code, members in grouped.items()
+    ]
+    return tuple(sorted(groups, key=lambda g: (-g.count, g.error_code or "")))
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+# --- renderers ------------------------------------------------------------------------------------------------
+def render_json(summary: Summary) -> str:
+    """One JSON document."""
+    return json.dumps(summary.as_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def render_csv(summary: Summary) -> str:
+    """A header and one row per target; a cell a spreadsheet would read as a formula gets a leading quote."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for row in summary.rows:
+        cells = row.as_dict()
+        writer.writerow(_defuse(cells[name]) for name in CSV_FIELDS)
+    return out.getvalue()
+
+
+def _defuse(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def render_table(summary: Summary, *, message_width: int = 80) -> str:
+    """Aligned text: the runs, the counts per outcome, the failures by error code, then the targets.
+
+    Without filters, only the targets that need a look are listed (failing or not started); with filters,
+    every target that matches.
+    """
+    out: list[str] = [_headline(summary), _verdict(summary), ""]
+    if summary.runs:
+        out += _table(
+            ("run", "started", "command", "duration", "exit", "note"),
+            [
+                (
+                    run.run_id[:8],
+                    format_time(run.started),
+                    (run.command or "-") + (" (dry run)" if run.dry_run else ""),
+                    "-" if run.duration_s is None else format_duration(run.duration_s),
+                    "-" if run.exit_code is None else str(run.exit_code),
+                    _run_note(run),
+                )
+                for run in summary.runs
+            ],
+        )
+        out.append("")
+    if not summary.rows:
+        out.append("no targets" + (f" match {summary.filters.describe()}" if summary.filters.active else ""))
+        return "\n".join(_clean(line) for line in out) + "\n"
+    counts = [(outcome, str(n)) for outcome, n in summary.counts.items()]
+    out += _table(("outcome", "targets"), [*counts, ("total", str(len(summary.rows)))], right=(1,))
+    out += ["", _traffic(summary)]
+    if summary.failures:
+        out += ["", "failures by error code:"]
+        out += _table(
+            ("count", "error code", "outcomes", "example message"),
+            [
+                (
+                    str(group.count),
+                    group.error_code or "-",
+                    ", ".join(f"{n} {o}" for o, n in group.outcomes.items()),
+                    _short(group.example, message_width),
+                )
+                for group in summary.failures
+            ],
+            right=(0,),
+        )
+    listed = (
+        summary.rows if summary.filters.active else tuple(r for r in summary.rows if r.outcome not in QUIET_OUTCOMES)
+    )
+    if listed:
+        title = "targets" if summary.filters.active else "targets that need a look"
+        out += ["", f"{title} ({len(listed)}):"]
+        order = {outcome: i for i, outcome in enumerate(summary.counts)}
+        out += _table(
+            ("outcome", "instance", "proxy", "mode", "error", "message"),
+            [
+                (
+                    row.outcome,
+                    row.instance_id,
+                    row.proxy_id,
+                    f"{row.mode_before or '?'} -> {row.mode_target or '?'}",
+                    " ".join(filter(None, (str(row.http_status or ""), row.error_code or ""))) or "-",
+                    _short(row.error_msg or row.note, message_width),
+                )
+                for row in sorted(listed, key=lambda r: (order.get(r.outcome, 99), _row_order(r)))
+            ],
+        )
+    return "\n".join(_clean(line).rstrip() for line in out) + "\n"
+
+
+def _headline(summary: Summary) -> str:
+    files = f"{len(summary.files)} report{'s' if len(summary.files) != 1 else ''}"
+    runs = f"{len(summary.runs)} run{'s' if len(summary.runs) != 1 else ''}"
+    what = "dry runs only: a preview, nothing was sent; " if summary.dry_run else ""
+    shown = f" ({len(summary.rows)} match {summary.filters.describe()})" if summary.filters.active else ""
+    bad = f"; {len(summary.bad_lines)} unreadable lines ignored" if summary.bad_lines else ""
+    return f"{files}, {runs}: {what}{summary.total} targets{shown}{bad}"
+
+
+def _verdict(summary: Summary) -> str:
+    """The one line to read first."""
+    if not summary.rows:
+        return "nothing to report"
+    look = [(o, n) for o, n in summary.counts.items() if o not in QUIET_OUTCOMES]
+    if look:
+        return "NEEDS A LOOK: " + ", ".join(f"{n} {o}" for o, n in look)
+    if summary.dry_run:
+        return f"preview: {summary.counts.get('would_change', 0)} would change"
+    return "ok: every target is done"
+
+
+def format_time(moment: datetime | None) -> str:
+    """2026-12-03 13:53:25Z: to the second, UTC marked Z."""
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S%z").replace("+0000", "Z")
+
+
+def _run_note(run: RunInfo) -> str:
+    if not run.finished:
+        return "no run_finished line: killed, or still running"
+    return f"stopped: {run.stop_reason}" if run.stop_reason else ""
+
+
+def _traffic(summary: Summary) -> str:
+    parts = [f"duration {format_duration(summary.duration_s)}"]
+    requests = summary.requests
+    if requests:
+        parts.append(
+            f"{requests['calls']} calls ({requests['wire']} sent on the wire, {requests['retries']} retries, "
+            f"{requests['throttled']} throttled (HTTP 429), {requests['job_polls']} job polls)"
+        )
+    if summary.effective_rate is not None:
+        limit = f" (limit {summary.rate_limit})" if summary.rate_limit else ""
+        parts.append(f"effective rate {summary.effective_rate:.2f} calls/s{limit}")
+    return "; ".join(parts)
+
+
+def format_duration(seconds: float) -> str:
+    """12.3s, 4m05s, 2h03m07s: short, and sortable by eye."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[int] = ()) -> list[str]:
+    cells = [list(header), *([_clean(c) for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return [
+        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in cells
+    ]
+
+
+def _short(text: str | None, width: int) -> str:
+    if not text:
+        return "-"
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _clean(text: str) -> str:
+    """Control characters (an escape sequence in an error message) shown, not sent to the terminal."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
