@@ -28,6 +28,7 @@ from .errors import AuthError, TransportError
 from .governor import Governor
 from .plan import Mode
 from .redact import Scrubber
+from .retrying import parse_retry_after
 
 # Bodies of interest here are a few KiB; anything past this is a hostile or broken answer, not data.
 MAX_BODY_BYTES = 1 << 20
@@ -145,6 +146,7 @@ class HttpApi:
         *,
         timeout: float,
         language: str = "en-us",
+        throttle_pause: float = 1.0,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self._auth = auth
@@ -153,6 +155,7 @@ class HttpApi:
         self._language = language
         self.wire = WireCounter()
         self.refused: str | None = None  # the final 401 that made every later call pointless
+        self._throttle_pause = throttle_pause  # how long a 429 without a usable Retry-After pauses everyone
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> HttpApi:
@@ -245,6 +248,12 @@ class HttpApi:
                     raw = await _read_capped(response)
                     if response.status != 401:
                         self._governor.proven.set()
+                    if response.status == 429:
+                        # Everyone waits, not only this caller (contract §8: the gateway throttles per account).
+                        retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+                        self._governor.throttled(retry_after if retry_after is not None else self._throttle_pause)
+                    else:
+                        self._governor.succeeded()
                     return _reply(response, raw, wire.sent, self._auth.secrets), headers
             except TransportError as exc:
                 exc.wire = wire.sent

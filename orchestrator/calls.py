@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from .api import Reply
 from .errors import AuthError, TransportError
 from .plan import RetrySettings
-from .retrying import Failure, decide, parse_retry_after
+from .retrying import Failure, RetryBudget, decide, parse_retry_after
 
 Send = Callable[[], Awaitable[Reply]]
 
@@ -64,8 +64,10 @@ class Caller:
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        budget: RetryBudget | None = None,
     ) -> None:
         self._retry = retry
+        self.budget = budget or RetryBudget()
         self.stats = stats
         self._is_stopping = is_stopping
         self._on_auth_failure = on_auth_failure
@@ -82,14 +84,17 @@ class Caller:
             wire += reply.wire if reply is not None else error.wire if error is not None else 0
             if reply is not None and reply.ok:
                 return CallResult(reply, None, attempts, wire)
-            decision = decide(attempts, self.failure(reply, error), self._retry, self._rng)
-            if not decision.retry or (self._is_stopping() and route != "job"):
+            retry, delay = self.decide(attempts, self.failure(reply, error))
+            if not retry or (self._is_stopping() and route != "job"):
                 return CallResult(reply, error, attempts, wire)
             self.stats.retries += 1
-            await self.sleep(decision.delay)
+            await self.sleep(delay)
 
     def decide(self, attempts: int, failure: Failure) -> tuple[bool, float]:
+        """Retry (and after how long)? The policy decides; the run's retry budget must also pay for it."""
         decision = decide(attempts, failure, self._retry, self._rng)
+        if decision.retry and not self.budget.spend(failure):
+            return False, 0.0
         return decision.retry, decision.delay
 
     async def attempt(self, send: Send) -> tuple[Reply | None, TransportError | None]:
@@ -103,7 +108,9 @@ class Caller:
         except AuthError as exc:  # the credentials could not even be obtained (e.g. IAM refused the login)
             self._on_auth_failure(str(exc))
             return Reply(401, {"error_code": "auth_failed", "error_msg": str(exc)}, wire=0), None
-        if reply.status == 429:
+        if reply.ok:
+            self.budget.refund()
+        elif reply.status == 429:
             self.stats.throttled += 1
         elif reply.status == 401:
             # Hammering on with refused credentials would only lock an AK (contract §6).

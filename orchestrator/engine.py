@@ -102,6 +102,7 @@ class Engine:
             wall_clock=wall_clock,
         )
         self._watcher = JobWatcher(api, self._caller, plan.jobs, clock=clock)
+        self.retry_budget = self._caller.budget
         self._busy_at_start: dict[tuple[str, str], list[str]] = {}
         self.steps: list[Step] = []  # every resolved step, in the order instances were observed
         self.skipped = 0  # targets skipped because an earlier run settled them

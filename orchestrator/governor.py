@@ -10,18 +10,74 @@ timeout starts while a request waits for a pooled connection, so waiting must ha
 Until one answer has proven the credentials (any status but 401), calls go one at a time: a wrong AK/SK sent
 by `concurrency` calls at once would be refused that many times, and the gateway locks a key after 5
 failures (contract §6). With the probe, a bad key costs exactly one refused request.
+
+Throttling (429) is the whole run's business, not one worker's: it pauses every dispatch until the
+Retry-After (or a backoff) has passed, and with `adaptive` it cuts the effective rate (AIMD: ×0.7 per 429,
+at most once a second; +10% of the configured rate after every 5 s without a 429, never above it). The
+effective rate is then enforced by virtual scheduling (each call reserves the next 1/rate slot) under the
+configured ceiling, and every change is kept in `trace` for the report.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
 
 from .errors import TransportError
 from .plan import Rate
+
+
+@dataclass(slots=True)
+class AdaptiveRate:
+    """The effective rate and the pause, as pure state: every method takes `now` (seconds, monotonic)."""
+
+    configured: float  # calls per second: the plan's ceiling
+    adaptive: bool = True
+    decrease: float = 0.7
+    increase_every: float = 5.0
+    floor: float = 0.05  # never slower than one call in 20 s
+    effective: float = 0.0
+    paused_until: float = 0.0
+    throttles: int = 0
+    trace: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, calls/s)
+    _start: float | None = None
+    _last_cut: float = float("-inf")
+    _last_change: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.effective = self.configured
+
+    def _since_start(self, now: float) -> float:
+        if self._start is None:
+            self._start = now
+            self._last_change = now
+        return round(now - self._start, 3)
+
+    def throttled(self, now: float, pause: float) -> None:
+        """A 429: pause everyone for `pause` seconds, and (adaptive) cut the rate, once per second at most."""
+        since = self._since_start(now)
+        self.throttles += 1
+        self.paused_until = max(self.paused_until, now + max(pause, 0.0))
+        if self.adaptive and now - self._last_cut >= 1.0:
+            self._last_cut = self._last_change = now
+            self.effective = max(self.floor, self.effective * self.decrease)
+            self.trace.append((since, round(self.effective, 3)))
+
+    def succeeded(self, now: float) -> None:
+        """A call that was not throttled: after `increase_every` seconds of those, grow back toward the ceiling."""
+        since = self._since_start(now)
+        if self.effective < self.configured and now - self._last_change >= self.increase_every:
+            self._last_change = now
+            self.effective = min(self.configured, self.effective + self.configured * 0.1)
+            self.trace.append((since, round(self.effective, 3)))
+
+    @property
+    def below_ceiling(self) -> bool:
+        return self.effective < self.configured
 
 
 def strict_limiter(rate: Rate) -> AsyncLimiter:
@@ -35,12 +91,14 @@ def strict_limiter(rate: Rate) -> AsyncLimiter:
 class Governor:
     """Admits calls: at most `concurrency` in flight, started no faster than `rate`."""
 
-    def __init__(self, rate: Rate, concurrency: int) -> None:
+    def __init__(self, rate: Rate, concurrency: int, *, adaptive: bool = True) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.rate = rate
         self.concurrency = concurrency
         self._limiter = strict_limiter(rate)
+        self.pacing = AdaptiveRate(rate.per_second, adaptive=adaptive)
+        self._next_slot = 0.0
         self._slots = asyncio.Semaphore(concurrency)
         self._probe = asyncio.Lock()
         self._closed = asyncio.Event()
@@ -63,7 +121,12 @@ class Governor:
                 if not probing:
                     self._probe.release()
             try:
-                await self._rate_turn()
+                loop = asyncio.get_running_loop()
+                while True:  # a 429 may arrive while this call waits for its turn: then wait out the pause too
+                    await self._paced()
+                    await self._rate_turn()
+                    if loop.time() >= self.pacing.paused_until:
+                        break
                 self.admitted += 1
                 yield
             finally:
@@ -83,6 +146,26 @@ class Governor:
             closed.cancel()
             if not turn.done():
                 turn.cancel()
+        self._check_open()
+
+    def throttled(self, pause: float) -> None:
+        self.pacing.throttled(asyncio.get_running_loop().time(), pause)
+
+    def succeeded(self) -> None:
+        self.pacing.succeeded(asyncio.get_running_loop().time())
+
+    async def _paced(self) -> None:
+        """Wait out a pause and, while the effective rate is below the ceiling, this call's reserved slot."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        pacing = self.pacing
+        if now >= pacing.paused_until and not pacing.below_ceiling:
+            return
+        slot = max(now, pacing.paused_until, self._next_slot)
+        self._next_slot = slot + (1.0 / pacing.effective if pacing.below_ceiling else 0.0)
+        if slot > now:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), slot - now)
         self._check_open()
 
     def _check_open(self) -> None:

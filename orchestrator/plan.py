@@ -44,6 +44,7 @@ class Limits:
     rate: Rate = Rate(10, 1.0)
     concurrency: int = 10  # HTTP calls in flight
     per_instance: int = 1  # changes in flight per instance
+    adaptive: bool = True  # cut the rate on 429s, grow it back on success, never above `rate`
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class JobSettings:
     poll_interval: float = 5.0  # seconds between polls of /jobs?id=
     timeout: float = 1800.0  # give up waiting for a job after this long
     visibility_grace: float = 30.0  # a new job may be "not found" for this long
+    wait: bool = False  # wait for every job to end and read the proxy back (apply --wait)
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,7 @@ class _LimitsModel(_Strict):
     rate: Annotated[Rate, PlainValidator(parse_rate)] = _DEFAULT_LIMITS.rate
     concurrency: Annotated[int, Field(ge=1, le=1000)] = _DEFAULT_LIMITS.concurrency
     per_instance: Annotated[int, Field(ge=1, le=100)] = _DEFAULT_LIMITS.per_instance
+    adaptive: bool = _DEFAULT_LIMITS.adaptive
 
 
 class _RetryModel(_Strict):
@@ -133,6 +134,7 @@ class _JobsModel(_Strict):
     poll_interval: _Positive = _DEFAULT_JOBS.poll_interval
     timeout: _Positive = _DEFAULT_JOBS.timeout
     visibility_grace: _NonNegative = _DEFAULT_JOBS.visibility_grace
+    wait: bool = _DEFAULT_JOBS.wait
 
 
 class _DefaultsModel(_Strict):
@@ -197,6 +199,8 @@ _SPECS: Final[dict[str, str]] = {
     "limits.rate": f"a rate: {RATE_ALLOWED}",
     "limits.concurrency": "an integer from 1 to 1000",
     "limits.per_instance": "an integer from 1 to 100",
+    "limits.adaptive": "true or false",
+    "jobs.wait": "true or false",
     "retry.attempts": "an integer from 1 to 20",
     "retry.base_delay": _POSITIVE, "retry.max_delay": _POSITIVE, "retry.timeout": _POSITIVE,
     "jobs.poll_interval": _POSITIVE, "jobs.timeout": _POSITIVE,
@@ -528,9 +532,9 @@ def _build(model: _PlanModel, *, path: str, digest: str, doc: YamlDoc) -> Plan:
         region=model.region,
         endpoint=model.endpoint,
         project_id=model.project_id,
-        limits=Limits(limits.rate, limits.concurrency, limits.per_instance),
+        limits=Limits(limits.rate, limits.concurrency, limits.per_instance, limits.adaptive),
         retry=RetrySettings(retry.attempts, retry.base_delay, retry.max_delay, retry.timeout),
-        jobs=JobSettings(jobs.poll_interval, jobs.timeout, jobs.visibility_grace),
+        jobs=JobSettings(jobs.poll_interval, jobs.timeout, jobs.visibility_grace, jobs.wait),
         targets=targets,
         gate=GateSettings(model.gate.max_age),
         window=Window(window.not_before, window.not_after, window.cutoff) if window else None,

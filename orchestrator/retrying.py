@@ -91,6 +91,8 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return None
     if text.isdigit():
         return float(text)
+    if text.count(".") == 1 and text.replace(".", "").isdigit():
+        return float(text)  # not RFC 9110 delta-seconds, but simulators and some gateways send fractions
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -99,3 +101,33 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         when = when.replace(tzinfo=UTC)
     seconds = (when - now).total_seconds()
     return seconds if seconds > 0 else None
+
+
+@dataclass(slots=True)
+class RetryBudget:
+    """A retry quota shared by the whole run, in the spirit of the AWS SDKs' standard retry mode.
+
+    Every retry costs tokens (a timeout more, as it held a connection longest); every success gives one back.
+    When the quota is spent nothing is retried, so a failing service is not hammered by every worker at once
+    while first attempts still go out (and refill it as soon as the service recovers).
+    """
+
+    capacity: int = 500
+    retry_cost: int = 5
+    timeout_cost: int = 10
+    tokens: int = 500
+    denied: int = 0
+
+    def spend(self, failure: Failure) -> bool:
+        cost = self.timeout_cost if failure.transport == "timeout" else self.retry_cost
+        if self.tokens < cost:
+            self.denied += 1
+            return False
+        self.tokens -= cost
+        return True
+
+    def refund(self) -> None:
+        self.tokens = min(self.capacity, self.tokens + 1)
+
+    def state(self) -> dict[str, int]:
+        return {"tokens": self.tokens, "capacity": self.capacity, "denied": self.denied}

@@ -69,6 +69,8 @@ class RunResult:
     stop_reason: str | None = None
     stop_kind: StopKind | None = None
     signal: str | None = None
+    retry_budget: dict[str, int] = field(default_factory=dict)
+    rate: dict[str, Any] = field(default_factory=dict)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for o in self.outcomes if o.outcome is outcome)
@@ -153,7 +155,7 @@ async def execute(
             if job.status != "Completed":
                 log.warning("job did not complete", proxy=step.proxy_id, job_id=job.job_id, status=job.status)
 
-        governor = Governor(plan.limits.rate, plan.limits.concurrency)
+        governor = Governor(plan.limits.rate, plan.limits.concurrency, adaptive=plan.limits.adaptive)
         budget = FailureBudget(plan.stop, len(plan.targets)) if plan.stop and not options.dry_run else None
         async with HttpApi(conn.endpoint, conn.auth, governor, timeout=plan.retry.timeout) as api:
             engine = Engine(
@@ -177,6 +179,13 @@ async def execute(
                 result.auth_failure = engine.auth_failure
                 result.stop_reason = engine.stop_reason
                 result.stop_kind = engine.stop_kind
+                result.retry_budget = engine.retry_budget.state()
+                result.rate = {
+                    "configured_per_s": round(governor.pacing.configured, 3),
+                    "effective_per_s": round(governor.pacing.effective, 3),
+                    "throttles": governor.pacing.throttles,
+                    "trace": [list(point) for point in governor.pacing.trace],
+                }
         result.exit_code = exit_code_for(result)
     except Exception:
         result.exit_code = ExitCode.INTERNAL
@@ -191,6 +200,8 @@ async def execute(
                 stop_reason=result.stop_reason,
                 skipped=result.skipped,
                 resume=options.resume_hint if stopped_early else None,
+                rate=result.rate,
+                retry_budget=result.retry_budget,
                 requests={
                     "calls": result.stats.calls,
                     "wire": result.wire,
