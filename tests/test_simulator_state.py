@@ -519,7 +519,7 @@ def test_public_names_are_pinned() -> None:
     """The package re-exports exactly its public API."""
     assert sorted(simulator.__all__) == sorted(
         [
-            "JOB_NAME", "AccessKey", "AkSkAuth", "AnyOf", "ApiError", "Authenticator", "Faults", "Fleet",
+            "HOSTILE_MODES", "JOB_NAME", "AccessKey", "AkSkAuth", "AnyOf", "ApiError", "Authenticator", "Faults", "Fleet",
             "GatewayError", "IamError", "IamUser", "Instance", "IssuedToken", "Job", "Lockout", "Proxy",
             "RequestRecord", "Simulator", "SimulatorAuth", "SimulatorConfig", "Stats", "TokenAuth",
             "TokenIssuer", "WireRequest", "authenticator_for", "fleet_from_plan", "generated_proxy_ids",

@@ -5,7 +5,7 @@ imports this package only for `--simulate`; it imports nothing of the engine, AP
 """
 
 from .auth import AkSkAuth, AnyOf, Authenticator, Lockout, TokenAuth, WireRequest, authenticator_for
-from .config import AccessKey, Faults, IamUser, SimulatorConfig, parse_faults
+from .config import HOSTILE_MODES, AccessKey, Faults, IamUser, SimulatorConfig, parse_faults
 from .errors import ApiError, GatewayError, IamError
 from .fleet import fleet_from_plan, generated_proxy_ids, initial_mode
 from .from_env import SimulatorAuth, simulator_auth_from_env
@@ -15,6 +15,7 @@ from .state import JOB_NAME, Fleet, Instance, Job, Proxy
 from .stats import RequestRecord, Stats
 
 __all__ = [
+    "HOSTILE_MODES",
     "JOB_NAME",
     "AccessKey",
     "AkSkAuth",

@@ -79,6 +79,24 @@ MAX_URI_BYTES: Final = 32 * 1024
 # aiohttp's plain-text 400) refuse almost everything; beyond them the server still answers the gateway's JSON.
 PARSER_LIMIT: Final = 8 * 1024 * 1024
 
+# Hostile answers (see hostile.py): what a broken gateway or backend might send instead of the contract's JSON.
+# The modes in HOSTILE_BEFORE_BACKEND answer in place of the service (nothing is applied); the others mangle the
+# answer the backend already gave (a PUT's change IS applied).
+HOSTILE_MODES: Final[frozenset[str]] = frozenset(
+    {
+        "truncated_json",
+        "html_error",
+        "gzip_bomb",
+        "huge_body",
+        "wrong_content_type",
+        "slow_drip",
+        "reset_mid_body",
+        "redirect_other_host",
+    }
+)
+HOSTILE_BEFORE_BACKEND: Final[frozenset[str]] = frozenset({"html_error", "redirect_other_host"})
+HOSTILE_ROUTES: Final[frozenset[str]] = frozenset({"put_consistency", "list_proxies", "get_job", "list_jobs"})
+
 # Which credentials the gateway accepts [§5-§7]: IAM tokens (X-Auth-Token), AK/SK signatures, or either.
 AUTH_MODES: Final[frozenset[str]] = frozenset({"token", "aksk", "both"})
 
@@ -195,6 +213,11 @@ class SimulatorConfig:
     iam_users: tuple[IamUser, ...] = ()  # who may get a token at POST /v3/auth/tokens [§7]
     iam_projects: Mapping[str, str] = field(default_factory=dict)  # project name (a region) -> project id
     token_lifetime: float = 86400.0  # seconds an issued token is valid [DOC §7: 24 h]
+    # --- hostile answers (hostile.py): None, or a key of HOSTILE_MODES, for the routes in hostile_routes --------
+    hostile: str | None = None
+    hostile_routes: frozenset[str] = frozenset({"put_consistency"})
+    hostile_redirect_to: str = "http://127.0.0.1:9"  # redirect_other_host: where the 307 points (+ the path)
+    hostile_drip_seconds: float = 1.0  # slow_drip: seconds between two bytes of the body
 
     def __post_init__(self) -> None:
         _choose("auth_mode", self.auth_mode, AUTH_MODES)
@@ -207,12 +230,24 @@ class SimulatorConfig:
         _choose("immediate_jobs_pending", self.immediate_jobs_pending, IMMEDIATE_JOBS_PENDING)
         _choose("immediate_jobs_offset", self.immediate_jobs_offset, IMMEDIATE_JOBS_OFFSETS)
         _check_probability("job_fail_rate", self.job_fail_rate)
+        if self.hostile is not None:
+            _choose("hostile", self.hostile, HOSTILE_MODES)
+        if not self.hostile_routes <= HOSTILE_ROUTES:
+            unknown = sorted(self.hostile_routes - HOSTILE_ROUTES)
+            raise ValueError(f"hostile_routes must be among {sorted(HOSTILE_ROUTES)}, got {unknown!r}")
         for name in ("max_header_bytes", "max_uri_bytes"):
             if not 1 <= getattr(self, name) <= PARSER_LIMIT // 2:  # below the parser's limits, fixed at start
                 raise ValueError(f"{name} must be in 1..{PARSER_LIMIT // 2}, got {getattr(self, name)!r}")
         if self.max_body_bytes < 0:
             raise ValueError(f"max_body_bytes must be >= 0, got {self.max_body_bytes!r}")
-        for name in ("job_duration", "job_pending", "job_visibility_delay", "max_skew", "aksk_lock_seconds"):
+        for name in (
+            "job_duration",
+            "job_pending",
+            "job_visibility_delay",
+            "max_skew",
+            "aksk_lock_seconds",
+            "hostile_drip_seconds",
+        ):
             _check_non_negative(name, getattr(self, name))
         if not 1 <= self.list_default_limit <= 100:
             raise ValueError(f"list_default_limit must be in 1..100, got {self.list_default_limit!r}")

@@ -6,6 +6,9 @@ One catch-all handler does what the API gateway and the backend do, in order:
     -> latency -> drop_before / stall -> route (404 APIGW.0101) -> authenticate (401 APIGW.0301/0307)
     -> throttle_429 -> error_500 -> backend (§1-§3) -> drop_after (PUT) -> answer, with X-Request-Id
     on every response -> one log line (`log`), if asked for
+With `SimulatorConfig.hostile` set, the routes in `hostile_routes` get a hostile answer instead (hostile.py):
+a broken gateway's (html_error, redirect_other_host) before routing to the backend, or the backend's own answer
+mangled after it acted.
 
 A request aiohttp's parser refuses (beyond `PARSER_LIMIT`, or malformed) gets the gateway's JSON answer too,
 never aiohttp's plain-text 400 that quotes the offending header (a multi-KB token would land in the client's
@@ -35,9 +38,10 @@ from typing import Any
 from aiohttp import web
 
 from .auth import Authenticator, Lockout, WireRequest, authenticator_for
-from .config import Faults, SimulatorConfig
+from .config import HOSTILE_BEFORE_BACKEND, Faults, SimulatorConfig
 from .errors import ApiError, api_not_found, bad_request, server_error, throttled, too_large
 from .faults import FaultDecider, FaultDecision
+from .hostile import hostile_response
 from .iam import SUBJECT_TOKEN_HEADER, TOKEN_PATH, TokenIssuer, token_body
 from .service import Backend, Reply
 from .state import Clock, Fleet
@@ -290,6 +294,9 @@ class Simulator:
         body = await read_body(request, config.max_body_bytes)
         if body is None:
             return self._refusal(index, 413)
+        hostile = config.hostile if route is not None and route.name in config.hostile_routes else None
+        if hostile in HOSTILE_BEFORE_BACKEND:  # a broken gateway answers instead of the service: nothing applied
+            return await self._hostile(request, index, hostile, 502, b"")
         try:
             reply = self._answer(request, route, params, body, decision, config)
             response = _json_response(reply.status, reply.body, reply.headers)
@@ -298,8 +305,28 @@ class Simulator:
             response = _json_response(error.status, error.body(request_id), error.headers)
         if decision.drop_after and route is not None and route.name == "put_consistency":
             return self._drop(request, index, "drop_after")
+        if hostile is not None:  # the backend has acted; only its answer is mangled
+            assert isinstance(response.body, bytes)
+            return await self._hostile(request, index, hostile, response.status, response.body)
         response.headers["X-Request-Id"] = request_id
         self.stats.answered(index, response.status, fault)
+        return response
+
+    async def _hostile(
+        self, request: web.BaseRequest, index: int, mode: str, status: int, body: bytes
+    ) -> web.StreamResponse:
+        """A hostile answer (`SimulatorConfig.hostile`), recorded with the fault "hostile:<mode>"."""
+        config = self._config
+        response = await hostile_response(
+            request,
+            mode,
+            status,
+            body,
+            redirect_to=config.hostile_redirect_to,
+            drip_seconds=config.hostile_drip_seconds,
+            request_id=self.stats.requests[index].request_id,
+        )
+        self.stats.answered(index, response.status, f"hostile:{mode}")
         return response
 
     def _refusal(self, index: int, status: int) -> web.Response:
