@@ -1,0 +1,34 @@
+"""Files replaced atomically: a reader sees the old file or the new one, never a part of either."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+
+def write_atomically(path: str, text: str, *, mode: int = 0o644) -> None:
+    """Write `text` to a temporary file beside `path`, fsync it, give it `mode`, rename it over `path`.
+
+    The temporary name starts with a dot and ends in `.tmp`, so globbing readers (node_exporter reads `*.prom`)
+    never pick it up. Raise OSError if it cannot be written; no temporary file is left behind.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)  # mkstemp makes it 0600: another user (node_exporter) could not read it
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # the rename survives a crash once the directory is synced too
+        directory_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(directory_fd)
+        finally:
+            os.close(directory_fd)
