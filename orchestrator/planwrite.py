@@ -42,9 +42,10 @@ from .plan import (
 from .plancsv import read_fleet_csv
 from .summary import Filters, current_entries
 
-# A change was accepted (or its job seen done); `unknown`: the PUT may have been applied.
+# A change was accepted (or its job seen done); `unknown`: the PUT may have been applied; `job_timeout`: its
+# job was still running when the run stopped waiting, so it may yet apply.
 CHANGED_OUTCOMES: Final = frozenset({"submitted", "completed", "verified"})
-MAYBE_CHANGED_OUTCOMES: Final = frozenset({"unknown"})
+MAYBE_CHANGED_OUTCOMES: Final = frozenset({"unknown", "job_timeout"})
 # The API contract's own example IDs: valid, and obviously not anybody's real fleet.
 EXAMPLE_PROJECT_ID: Final = "619d3e78f61b4be68bc5aa0b59edcf7b"
 EXAMPLE_INSTANCE_ID: Final = "d512257ecca04d96a0f3a9021018a385in07"
@@ -135,10 +136,10 @@ def retry_plan(journal: Journal, plan: Plan, *, sources: Sequence[str] = (), onl
 def rollback_plan(journal: Journal, plan: Plan, *, sources: Sequence[str] = ()) -> str:
     """The inverse plan: every proxy the reports show changed back to its mode before, with `plan`'s settings.
 
-    Changed: an outcome submitted, completed or verified at any time; `unknown` too (the change may have
-    been applied; if it was not, the preview shows the proxy unchanged and nothing is sent). The mode to go
-    back to is the one recorded before the first change. A proxy whose mode before is unknown (null) is left
-    out and named in a comment. Raise EmptyPlan if no proxy was changed.
+    Changed: an outcome submitted, completed or verified at any time; `unknown` and `job_timeout` too (the
+    change may have been applied; if it was not, the preview shows the proxy unchanged and nothing is sent).
+    The mode to go back to is the one recorded before the first change. A proxy whose mode before is unknown
+    (null) is left out and named in a comment. Raise EmptyPlan if no proxy was changed.
     """
     targets: list[PlanTarget] = []
     notes: list[str] = []

@@ -27,7 +27,7 @@ from .plan import ALL_PROXIES
 # Every outcome a report of this or an earlier/later version may hold, in the order a summary lists them.
 KNOWN_OUTCOMES: Final = (
     "submitted", "completed", "verified", "unchanged", "would_change",
-    "failed", "job_failed", "unknown", "drifted", "not_started",
+    "failed", "job_failed", "job_timeout", "unknown", "drifted", "not_started",
 )  # fmt: skip
 # Nothing to look at: done, or a preview's plan. Everything else but not_started is a failure to look at.
 QUIET_OUTCOMES: Final = DONE_OUTCOMES | {"would_change"}

@@ -405,3 +405,11 @@ def test_every_written_plan_is_a_valid_plan(tmp_path: Path) -> None:
     }
     for name, text in texts.items():
         assert written(text, tmp_path, f"{name}.yaml").targets, name
+
+
+def test_a_job_still_running_at_its_timeout_is_rolled_back_as_maybe(tmp_path: Path) -> None:
+    """job_timeout (the job may still apply) is rolled back like unknown; job_failed is not."""
+    report = ReportBuilder("r").target(P1, "job_timeout", before="eventual").target(P2, "job_failed")
+    text = rollback_plan(journal(report), wave_plan())
+    assert goals(written(text, tmp_path)) == {(PROJECT, I1, P1): "eventual"}
+    assert "outcome unknown, may have been changed eventual -> global" in text
