@@ -47,6 +47,7 @@ class Reply:
     retry_after: str | None = None
     request_id: str | None = None
     wire: int = 1  # requests that left for the server for this one call (aiohttp may silently re-send)
+    location: str | None = None  # a redirect's target: recorded, never followed
 
     @property
     def ok(self) -> bool:
@@ -54,10 +55,13 @@ class Reply:
 
     @property
     def error_code(self) -> str | None:
-        return _error_field(self.body, ("error_code", "errorCode", "code"))
+        code = _error_field(self.body, ("error_code", "errorCode", "code"))
+        return "redirect" if code is None and 300 <= self.status < 400 else code
 
     @property
     def error_msg(self) -> str | None:
+        if 300 <= self.status < 400 and _error_field(self.body, ("error_msg",)) is None:
+            return f"redirected to {self.location or '(no Location)'}; not followed (credentials stay here)"
         message = _error_field(self.body, ("error_msg", "errorMsg", "message"))
         if message is None and not self.ok and self.excerpt:
             return f"non-JSON error body: {self.excerpt}"
@@ -301,6 +305,7 @@ def _reply(response: aiohttp.ClientResponse, raw: bytes, wire: int, secrets: Cal
         retry_after=response.headers.get("Retry-After"),
         request_id=response.headers.get("X-Request-Id"),
         wire=wire,
+        location=response.headers.get("Location", "")[:EXCERPT_CHARS] or None,
     )
 
 

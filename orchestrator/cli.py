@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--no-gate", action="store_true", help="run without an approved preview")
     p.add_argument("--dry-run", action="store_true", help="same as preview: read the fleet, send no change")
     p.add_argument(
+        "--wait",
+        action="store_true",
+        default=None,
+        help="follow every job to its end (completed, job_failed, job_timeout) and read each proxy back "
+        "(default: the plan's jobs.wait)",
+    )
+    p.add_argument(
         "--resume",
         action="append",
         metavar="REPORT",
@@ -307,6 +314,7 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
                     log.warning(lock.took_over, lock=lock.path)
             options = RunOptions(
                 command=args.command,
+                wait=args.wait,
                 report_path=report_path,
                 approved=approved,
                 skip=resume.skip,
@@ -374,7 +382,7 @@ def atomic_write(path: str, text: str) -> None:
 def print_summary(result: RunResult, report_path: str | None, quiet: bool) -> None:
     parts = ", ".join(f"{result.count(o)} {o.value}" for o in Outcome if result.count(o))
     where = f"; report: {report_path}" if report_path and report_path != "-" else ""
-    total = len(result.outcomes)
+    total = len(result.latest)
     print(f"apply: {total} targets in {result.duration_s:.1f}s: {parts or 'nothing to do'}{where}", file=sys.stderr)
     if not quiet:
         for o in result.failing:

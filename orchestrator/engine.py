@@ -32,7 +32,7 @@ from .api import PAGE_LIMIT, ProxyApi, Reply
 from .budget import FailureBudget
 from .calls import Caller, CallResult, CallStats
 from .gate import Key, drift
-from .jobs import JobResult, JobWatcher
+from .jobs import JOB_SUCCESS, JobResult, JobWatcher
 from .plan import JobSettings, Mode, Plan, Target
 from .preview import Action, ListingError, ObservedProxy, Step, parse_proxy_page, resolve
 from .report import Outcome, TargetOutcome
@@ -41,6 +41,9 @@ from .retrying import BUSY_CODES
 # Why a run stopped early: it decides the exit code (run.py).
 StopKind = Literal["requested", "auth", "budget", "window", "signal"]
 BUDGET_FAILURES = frozenset({Outcome.FAILED, Outcome.UNKNOWN})  # what the failure budget counts
+# Contract §1: "After the consistency level is changed, you need to manually reboot the proxy instance or
+# reconnect your application."
+EFFECT_NOTE = "takes effect once the proxy restarts or clients reconnect"
 log = structlog.get_logger("orchestrator")
 MAX_PAGES = 1000  # 100 per page: far beyond any real instance, but a broken server cannot loop us forever
 
@@ -67,6 +70,7 @@ class Engine:
         skip: Set[Key] = frozenset(),
         budget: FailureBudget | None = None,
         on_stop: Callable[[], None] = lambda: None,
+        wait: bool | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -84,6 +88,7 @@ class Engine:
         self._skip = skip  # targets done in an earlier run (resume): not listed for, not sent, not reported
         self._budget = budget
         self._on_stop = on_stop  # e.g. close the governor: calls still waiting for their turn are not sent
+        self._wait = plan.jobs.wait if wait is None else wait  # follow every job to its end, then verify
         self._budget_changed = asyncio.Condition()
         self._changes_in_flight = 0
         self._wakers: set[asyncio.Task[None]] = set()
@@ -228,22 +233,52 @@ class Engine:
             else:
                 pending.append(step)
         lanes = min(self._per_instance, len(pending))
-        await asyncio.gather(*(self._lane(pending) for _ in range(lanes)))
+        waited: list[tuple[Step, str, JobResult]] = []
+        await asyncio.gather(*(self._lane(pending, waited) for _ in range(lanes)))
+        if waited:
+            await self._verify(project_id, instance_id, waited)
 
-    async def _lane(self, pending: deque[Step]) -> None:
+    async def _lane(self, pending: deque[Step], waited: list[tuple[Step, str, JobResult]]) -> None:
         while pending:
             step = pending.popleft()
             if self._stopping.is_set() or not await self._budget_allows_start():
                 self._emit(step, Outcome.NOT_STARTED, self._clock(), note=self.stop_reason)
                 continue
+            failed = True
             try:
                 job_id = await self._change(step)
+                failed = self._last_outcome.get(step.key) in BUDGET_FAILURES
+                if job_id is not None and (self._wait or pending):
+                    # The next change on this instance would be refused while this job runs; with --wait
+                    # every job is followed to its end. One poll loop serves both.
+                    job = await self._watcher.wait(step.project_id, job_id)
+                    if self._wait:
+                        waited.append((step, job_id, job))
+                        failed = job.status != JOB_SUCCESS
+                    else:
+                        self._on_job(step, job)
             finally:
-                await self._budget_settled(step)
-            if job_id is not None and pending:
-                # The next change on this instance would be refused while this job runs.
-                job = await self._watcher.wait(step.project_id, job_id)
-                self._on_job(step, job)
+                await self._budget_settled(failed)
+
+    async def _verify(self, project_id: str, instance_id: str, waited: list[tuple[Step, str, JobResult]]) -> None:
+        """--wait: read the instance back once and give each waited change its final outcome."""
+        started = self._clock()
+        view = await self.observe(project_id, instance_id)
+        modes = {p.proxy_id: p.mode for p in view.proxies} if view.proxies is not None else None
+        for step, job_id, job in waited:
+            verified = None if modes is None else modes.get(step.proxy_id) == step.mode_target
+            if job.status == JOB_SUCCESS:
+                note = EFFECT_NOTE if verified is not False else "the job completed but the listing shows another mode"
+                self._emit(step, Outcome.COMPLETED, started, job_id=job_id, verified=verified, note=note)
+            elif job.status == "timeout":
+                error = (None, "job_timeout", job.fail_reason)
+                self._emit(step, Outcome.JOB_TIMEOUT, started, job_id=job_id, verified=verified, error=error)
+            elif job.status == "unreadable":
+                error = (None, "job_unreadable", job.fail_reason)
+                self._emit(step, Outcome.UNKNOWN, started, job_id=job_id, verified=verified, error=error)
+            else:  # Failed, Canceled, Unauthorized or a status the contract does not know: a failure
+                error = (None, f"job_{job.status.lower()}", job.fail_reason or f"the job ended {job.status}")
+                self._emit(step, Outcome.JOB_FAILED, started, job_id=job_id, verified=verified, error=error)
 
     # --- jobs left running ---------------------------------------------------------------------------------
 
@@ -291,13 +326,12 @@ class Engine:
             self._budget_changed.notify_all()
             return False
 
-    async def _budget_settled(self, step: Step) -> None:
+    async def _budget_settled(self, failed: bool) -> None:
         if self._budget is None:
             return
         async with self._budget_changed:
             self._changes_in_flight -= 1
-            if step.key in self._settled:
-                self._budget.record(self._last_outcome.get(step.key) in BUDGET_FAILURES)
+            self._budget.record(failed)
             if self._budget.exhausted:
                 self.stop(f"stopped by the failure budget: {self._budget.reason}", "budget")
             self._budget_changed.notify_all()
@@ -318,6 +352,8 @@ class Engine:
             if not call.ok:
                 return InstanceView(None, total)
             assert call.reply is not None
+            if call.reply.body is None:
+                return InstanceView(None, total, problem="the listing is not JSON (cut short or garbled)")
             try:
                 page = parse_proxy_page(call.reply.body)
             except ListingError as exc:
@@ -373,20 +409,27 @@ class Engine:
                 job_id = reply.body.get("job_id") if isinstance(reply.body, dict) else None
                 if isinstance(job_id, str) and job_id:
                     self._emit(
-                        step, Outcome.SUBMITTED, started, attempts=attempts, wire=wire, reply=reply, job_id=job_id
+                        step,
+                        Outcome.SUBMITTED,
+                        started,
+                        attempts=attempts,
+                        wire=wire,
+                        reply=reply,
+                        job_id=job_id,
+                        note=EFFECT_NOTE,
                     )
                     return job_id
-                # Contract §10: a no-op may answer 200 without a job; we never send no-ops, so this is a failure.
+                # A 2xx means the service accepted the change, but without a readable job_id (contract §10
+                # allows 200 without a job for a no-op, which we never send; a cut body does the same). So
+                # never `failed`: let the instance's jobs end, then the listing says submitted or unknown.
                 what = "a JSON object without job_id" if isinstance(reply.body, dict) else "no JSON object"
-                self._emit(
-                    step,
-                    Outcome.FAILED,
-                    started,
-                    attempts=attempts,
-                    wire=wire,
-                    reply=reply,
-                    error=(reply.status, "no_job_id", f"the service answered {reply.status} with {what}"),
-                )
+                settled = await self._settled_after_ambiguity(step)
+                if settled is True:
+                    note = f"the service answered {reply.status} with {what}; the listing shows the proxy at its goal"
+                    self._emit(step, Outcome.SUBMITTED, started, attempts=attempts, wire=wire, reply=reply, note=note)
+                else:
+                    problem = (reply.status, "no_job_id", f"the service answered {reply.status} with {what}")
+                    self._emit(step, Outcome.UNKNOWN, started, attempts=attempts, wire=wire, error=problem)
                 return None
             failure = self._caller.failure(reply, error)
             if error is not None and error.sent:
@@ -440,6 +483,7 @@ class Engine:
         job_id: str | None = None,
         error: tuple[int | None, str | None, str | None] | None = None,
         note: str | None = None,
+        verified: bool | None = None,
     ) -> None:
         status, code, msg = error if error is not None else (reply.status if reply else None, None, None)
         self._settled.add(step.key)
@@ -461,6 +505,7 @@ class Engine:
                 error_msg=msg,
                 elapsed_ms=round((self._clock() - started) * 1000),
                 note=note,
+                verified=verified,
             )
         )
 

@@ -37,10 +37,15 @@ class Outcome(enum.StrEnum):
     UNKNOWN = "unknown"  # a PUT may or may not have been applied (answer lost); never re-sent blindly
     NOT_STARTED = "not_started"  # the run stopped before this target
     DRIFTED = "drifted"  # its mode is no longer what the approved preview observed: skipped, nothing sent
+    COMPLETED = "completed"  # --wait: the job completed (see `verified`)
+    JOB_FAILED = "job_failed"  # --wait: the job ended Failed, Canceled, ... (error_msg: fail_reason)
+    JOB_TIMEOUT = "job_timeout"  # --wait: the job was still in progress at jobs.timeout
 
 
 # Outcomes that make a finished run exit 3: something the operator must look at.
-FAILING_OUTCOMES = frozenset({Outcome.FAILED, Outcome.UNKNOWN, Outcome.DRIFTED})
+FAILING_OUTCOMES = frozenset(
+    {Outcome.FAILED, Outcome.UNKNOWN, Outcome.DRIFTED, Outcome.JOB_FAILED, Outcome.JOB_TIMEOUT}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,7 @@ class TargetOutcome:
     error_msg: str | None = None
     elapsed_ms: int = 0
     note: str | None = None
+    verified: bool | None = None  # --wait: the proxy read back at its goal after the job
 
     def record(self) -> dict[str, Any]:
         fields = asdict(self)
@@ -68,22 +74,24 @@ class TargetOutcome:
 
 @dataclass(slots=True)
 class Tally:
-    """Counts per outcome as a run goes."""
+    """Counts per outcome as a run goes: a target's latest line wins (with --wait a changed target has a
+    `submitted` line, then its final one)."""
 
-    counts: Counter[str]
+    latest: dict[tuple[str, str, str], Outcome]
 
     def __init__(self) -> None:
-        self.counts = Counter()
+        self.latest = {}
 
-    def add(self, outcome: Outcome) -> None:
-        self.counts[outcome.value] += 1
+    def add(self, key: tuple[str, str, str], outcome: Outcome) -> None:
+        self.latest[key] = outcome
 
     @property
     def failing(self) -> int:
-        return sum(self.counts[o.value] for o in FAILING_OUTCOMES)
+        return sum(1 for o in self.latest.values() if o in FAILING_OUTCOMES)
 
     def as_dict(self) -> dict[str, int]:
-        return {o.value: self.counts[o.value] for o in Outcome}
+        counts = Counter(o.value for o in self.latest.values())
+        return {o.value: counts[o.value] for o in Outcome}
 
 
 _FIRST_KEYS = ("ts", "event", "run_id")
@@ -172,7 +180,7 @@ class Report:
         self._log.info("run_started", **fields)
 
     def target(self, outcome: TargetOutcome) -> None:
-        self.tally.add(outcome.outcome)
+        self.tally.add((outcome.project_id, outcome.instance_id, outcome.proxy_id), outcome.outcome)
         self._log.info("target", **outcome.record())
 
     def job(self, **fields: Any) -> None:

@@ -45,6 +45,7 @@ STOP_EXIT: Mapping[StopKind, ExitCode] = {"budget": ExitCode.BUDGET_EXHAUSTED, "
 class RunOptions:
     command: str
     dry_run: bool = False
+    wait: bool | None = None  # --wait; None: the plan's jobs.wait
     report_path: str | None = None
     approved: Mapping[Key, Mode | None] | None = None  # the approved preview's observations (the gate)
     skip: frozenset[Key] = frozenset()  # resume: targets an earlier run settled
@@ -72,12 +73,18 @@ class RunResult:
     retry_budget: dict[str, int] = field(default_factory=dict)
     rate: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def latest(self) -> list[TargetOutcome]:
+        """Each target's latest line (with --wait, the final outcome after `submitted`)."""
+        by_key = {(o.project_id, o.instance_id, o.proxy_id): o for o in self.outcomes}
+        return list(by_key.values())
+
     def count(self, outcome: Outcome) -> int:
-        return sum(1 for o in self.outcomes if o.outcome is outcome)
+        return sum(1 for o in self.latest if o.outcome is outcome)
 
     @property
     def failing(self) -> list[TargetOutcome]:
-        return [o for o in self.outcomes if o.outcome in FAILING_OUTCOMES]
+        return [o for o in self.latest if o.outcome in FAILING_OUTCOMES or o.verified is False]
 
 
 def exit_code_for(result: RunResult) -> ExitCode:
@@ -86,7 +93,8 @@ def exit_code_for(result: RunResult) -> ExitCode:
         return SIGNAL_EXIT[result.signal]
     if result.stop_kind in STOP_EXIT:
         return STOP_EXIT[result.stop_kind]  # type: ignore[index]
-    if result.auth_failure is not None and not any(o.outcome is Outcome.SUBMITTED for o in result.outcomes):
+    changed = {Outcome.SUBMITTED, Outcome.COMPLETED}
+    if result.auth_failure is not None and not any(o.outcome in changed for o in result.outcomes):
         return ExitCode.USAGE
     if result.auth_failure is not None or result.failing:
         return ExitCode.FAILED_TARGETS
@@ -168,6 +176,7 @@ async def execute(
                 skip=options.skip,
                 budget=budget,
                 on_stop=governor.close,
+                wait=options.wait,
             )
             try:
                 await _supervised(engine, plan, options, result)

@@ -181,6 +181,12 @@ class SimulatorConfig:
     # tokens are secrets: kept out of the repr
     tokens: frozenset[str] | None = field(default=None, repr=False)  # accepted X-Auth-Token values; None: any
     expired_tokens: frozenset[str] = field(default=frozenset(), repr=False)  # 401 APIGW.0307 [§7]
+    # Account-level throttling [§8]: at most `account_rate` service calls per second per project (a token
+    # bucket of `account_burst`, default one second's worth), else 429 APIGW.0308, with a whole-second
+    # Retry-After when `account_retry_after` (its presence on real 429s is [UNK]). None: off.
+    account_rate: float | None = None
+    account_burst: float | None = None
+    account_retry_after: bool = True
     job_duration: float = 1.0  # seconds a job is Running; the proxy's mode changes when it completes
     job_pending: float = 0.0  # seconds a new job shows "Pending" before "Running" [§3 status values]
     job_visibility_delay: float = 0.0  # a new job id is "not found" on /jobs for this long [DOC §3]

@@ -46,6 +46,7 @@ from .iam import SUBJECT_TOKEN_HEADER, TOKEN_PATH, TokenIssuer, token_body
 from .service import Backend, Reply
 from .state import Clock, Fleet
 from .stats import RequestRecord, Stats, log_line
+from .throttle import AccountBuckets, retry_after_header
 from .wire import PARSER_ARGS, GatewayServer, oversized, read_body
 
 
@@ -184,6 +185,7 @@ class Simulator:
             self.iam,
         )
         self._runner: web.ServerRunner | None = None
+        self._buckets: AccountBuckets | None = None
         self._url: str | None = None
         self._closing: asyncio.Event | None = None
 
@@ -382,6 +384,8 @@ class Simulator:
             )
             authenticator = self.auth or authenticator_for(config, self.iam.issued, self.lockout)
             authenticator.authenticate(wire, wall_now)
+            if config.account_rate is not None:
+                self._account_throttle(config, params.get("project_id") or "")
             if decision.throttle_429:
                 raise throttled(config.faults.retry_after).as_injected("throttle_429")
             if decision.error_500:
@@ -392,6 +396,16 @@ class Simulator:
             job = reply.job
             self.stats.job_created((job.project_id, job.instance_id, job.proxy_id))
         return reply
+
+    def _account_throttle(self, config: SimulatorConfig, account: str) -> None:
+        assert config.account_rate is not None
+        burst = config.account_burst if config.account_burst is not None else max(1.0, config.account_rate)
+        if self._buckets is None or (self._buckets.rate, self._buckets.burst) != (config.account_rate, burst):
+            self._buckets = AccountBuckets(config.account_rate, burst)
+        wait = self._buckets.take(account, self._clock())
+        if wait is not None:
+            header = retry_after_header(wait) if config.account_retry_after else None
+            raise throttled(header).as_injected("account_throttle")
 
     async def _stall(self, seconds: float) -> bool:
         """Hold the request; True if the simulator is closing meanwhile (then the request is dropped)."""
