@@ -24,9 +24,10 @@ from .credentials import read_text_file
 from .errors import AuthError, ExitCode, OrchestratorError, TransportError, UsageError
 from .gate import preview_document
 from .governor import Governor
+from .journal import read_journal
 from .lock import hold_locks, lock_paths
 from .plan import Plan, load_plan
-from .preview import render_table, summarize
+from .preview import Action, Step, render_table, summarize
 from .redact import scrub
 from .report import FAILING_OUTCOMES, Outcome, SecretRedactor, TargetOutcome
 from .run import RunOptions, RunResult, execute
@@ -146,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="after SIGTERM/SIGINT, seconds in-flight calls may finish before they are cancelled (default 30)",
     )
+
+    p = command(
+        "jobs",
+        "follow the jobs an earlier run recorded (submitted targets) to their final state; change nothing",
+        "orchestrator jobs reports/demo-20261203T010000Z.jsonl --wait",
+    )
+    p.add_argument("reports", nargs="+", metavar="REPORT", help="report(s) of earlier runs, oldest first")
+    p.add_argument("--wait", action="store_true", help="poll each job until it ends (default: poll once)")
+    p.add_argument("--plan", help="the plan of those runs (default: the one their run_started line names)")
+    p.add_argument("--endpoint", help="service endpoint URL (default: the plan's endpoint, or its region's)")
+    p.add_argument("--iam-endpoint", help=IAM_HELP)
+    p.add_argument("--report", help="the new report (default: reports/<plan name>-<UTC time>.jsonl)")
 
     p = command(
         "simulate",
@@ -379,11 +392,11 @@ def atomic_write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def print_summary(result: RunResult, report_path: str | None, quiet: bool) -> None:
+def print_summary(result: RunResult, report_path: str | None, quiet: bool, verb: str = "apply") -> None:
     parts = ", ".join(f"{result.count(o)} {o.value}" for o in Outcome if result.count(o))
     where = f"; report: {report_path}" if report_path and report_path != "-" else ""
     total = len(result.latest)
-    print(f"apply: {total} targets in {result.duration_s:.1f}s: {parts or 'nothing to do'}{where}", file=sys.stderr)
+    print(f"{verb}: {total} targets in {result.duration_s:.1f}s: {parts or 'nothing to do'}{where}", file=sys.stderr)
     if not quiet:
         for o in result.failing:
             where = f"{o.instance_id}/{o.proxy_id}"
@@ -435,7 +448,56 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-COMMANDS = {"validate": cmd_validate, "preview": cmd_preview, "apply": cmd_apply, "simulate": cmd_simulate}
+def cmd_jobs(args: argparse.Namespace) -> int:
+    journal = read_journal(args.reports)
+    plan_path = args.plan or next((run.plan for run in reversed(journal.runs) if run.plan), None)
+    if not plan_path:
+        raise UsageError(f"{args.reports[-1]}: no run_started line names the plan; give --plan PLAN")
+    plan = load_plan(plan_path)
+    recorded = [
+        (
+            Step(*entry.key, entry.mode_before, entry.mode_target, Action.CHANGE),  # type: ignore[arg-type]
+            entry.job_id,
+        )
+        for entry in journal.latest.values()
+        if entry.outcome == Outcome.SUBMITTED.value and entry.job_id and entry.mode_target
+    ]
+    if not recorded:
+        if not args.quiet:
+            print(f"nothing to follow: no submitted target with a job id in {', '.join(args.reports)}")
+        return ExitCode.OK
+    now = datetime.now(UTC)
+    report_path = args.report or default_report_path(plan, now)
+    args.simulate = False
+
+    async def follow() -> RunResult:
+        async with connection(plan, overrides(args), os.environ, read_text_file) as conn:
+            SECRET_SOURCES.append(conn.auth.secrets)
+            options = RunOptions(
+                command="jobs",
+                report_path=report_path,
+                started_fields={"follows": list(args.reports), "jobs": len(recorded), "wait": args.wait},
+                handle_signals=True,
+                work=lambda engine: engine.follow(recorded, wait=args.wait),
+            )
+            return await execute(plan, conn, options)
+
+    result = asyncio.run(follow())
+    if not args.quiet or result.exit_code:
+        print_summary(result, report_path, args.quiet, verb="jobs")
+        running = len(recorded) - len(result.latest)
+        if running and not args.quiet:
+            print(f"  {running} jobs still in progress: run again later, or with --wait", file=sys.stderr)
+    return result.exit_code
+
+
+COMMANDS = {
+    "jobs": cmd_jobs,
+    "validate": cmd_validate,
+    "preview": cmd_preview,
+    "apply": cmd_apply,
+    "simulate": cmd_simulate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,7 +32,7 @@ from .api import PAGE_LIMIT, ProxyApi, Reply
 from .budget import FailureBudget
 from .calls import Caller, CallResult, CallStats
 from .gate import Key, drift
-from .jobs import JOB_SUCCESS, JobResult, JobWatcher
+from .jobs import JOB_IN_PROGRESS, JOB_SUCCESS, JobResult, JobWatcher
 from .plan import JobSettings, Mode, Plan, Target
 from .preview import Action, ListingError, ObservedProxy, Step, parse_proxy_page, resolve
 from .report import Outcome, TargetOutcome
@@ -146,6 +146,31 @@ class Engine:
             await asyncio.gather(*(self._run_instance(key, targets) for key, targets in groups.items()))
         finally:
             self._settle_the_rest(groups)
+
+    async def follow(self, recorded: Sequence[tuple[Step, str]], *, wait: bool) -> None:
+        """`orchestrator jobs`: the final state of jobs an earlier run recorded (`submitted` with a job id).
+
+        Each job is polled once (or, with `wait`, to its end); ended ones get their final outcome after one
+        read-back listing per instance, as with `apply --wait`; jobs still in progress get a `job` line.
+        """
+        groups: dict[tuple[str, str], list[tuple[Step, str]]] = {}
+        for step, job_id in recorded:
+            groups.setdefault((step.project_id, step.instance_id), []).append((step, job_id))
+
+        async def one_instance(key: tuple[str, str], items: list[tuple[Step, str]]) -> None:
+            ended: list[tuple[Step, str, JobResult]] = []
+            for step, job_id in items:
+                if self._stopping.is_set():
+                    return
+                job = await (self._watcher.wait if wait else self._watcher.peek)(step.project_id, job_id)
+                if job.status in JOB_IN_PROGRESS:
+                    self._on_job(step, job)
+                else:
+                    ended.append((step, job_id, job))
+            if ended:
+                await self._verify(key[0], key[1], ended)
+
+        await asyncio.gather(*(one_instance(key, items) for key, items in groups.items()))
 
     def _settle_the_rest(self, groups: Mapping[tuple[str, str], list[Target]]) -> None:
         """After a cancellation: a PUT that was on the wire is `unknown`, anything else `not_started`."""

@@ -70,6 +70,20 @@ class JobWatcher:
             if elapsed > self._settings.timeout:
                 return JobResult(job_id, "timeout", f"still in progress after {self._settings.timeout:g}s")
 
+    async def peek(self, project_id: str, job_id: str) -> JobResult:
+        """One poll of `/jobs?id=`: the job's status now (Pending/Running included), or "unreadable"."""
+        self._caller.stats.job_polls += 1
+        call = await self._caller.call("job", lambda: self._api.get_job(project_id, job_id))
+        job = _job_of(call.reply) if call.ok else None
+        status = job.get("status") if job is not None else None
+        if isinstance(status, str) and status:
+            reason = job.get("fail_reason") if job is not None else None
+            process = job.get("process") if job is not None else None
+            detail = reason if isinstance(reason, str) and reason else process if isinstance(process, str) else None
+            return JobResult(job_id, status, detail or None)
+        _, code, msg = call.describe() if not call.ok else (None, "job_unreadable", "no job in the answer")
+        return JobResult(job_id, "unreadable", f"{code}: {msg}")
+
     async def running(self, project_id: str) -> RunningJobs:
         """Consistency jobs Pending or Running in the project (`GET /immediate-jobs`, filtered by status)."""
         found: dict[str, list[str]] = {}

@@ -13,7 +13,7 @@ import contextlib
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,8 @@ class RunOptions:
     grace: float = 30.0  # seconds in-flight calls may finish after SIGTERM/SIGINT
     handle_signals: bool = False
     locks: Sequence[RunLock] = ()  # renewed while the run lasts
+    # What the engine does; default: run the plan. `orchestrator jobs` follows recorded jobs instead.
+    work: Callable[[Engine], Coroutine[Any, Any, None]] | None = None
 
 
 @dataclass(slots=True)
@@ -225,7 +227,7 @@ async def execute(
 
 async def _supervised(engine: Engine, plan: Plan, options: RunOptions, result: RunResult) -> None:
     """Run the engine under the window's cutoff, the signals and the locks' renewal."""
-    task = asyncio.create_task(engine.run())
+    task = asyncio.create_task(options.work(engine) if options.work is not None else engine.run())
     helpers: list[asyncio.Task[None]] = []
 
     async def cutoff(seconds: float) -> None:

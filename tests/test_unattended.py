@@ -387,3 +387,30 @@ def test_kill_9_at_random_moments_then_resume_changes_every_proxy_exactly_once(t
             if number == len(lines) and not text.endswith("\n"):
                 continue  # the torn last line of a killed run
             json.loads(line)
+
+
+def test_jobs_command_follows_recorded_jobs_to_their_end(tmp_path: Path) -> None:
+    """`orchestrator jobs REPORT` polls the recorded jobs once (still running: job lines); with --wait it
+    follows them to completed + verified, in a new report; a third call finds nothing left to follow."""
+    write_plan(tmp_path / "p.yaml", 6, proxies_per_instance=1)
+    with simulator_for(tmp_path / "p.yaml", job_duration=1.5) as sim:
+        applied = cli(
+            "apply", "p.yaml", "--endpoint", sim.url, "--no-gate", "--report", "a.jsonl", cwd=tmp_path, env=TOKEN_ENV
+        )
+        assert applied.returncode == 0, applied.stderr
+        submitted = [t for t in targets_of(tmp_path / "a.jsonl") if t["outcome"] == "submitted"]
+        assert submitted
+        once = cli("jobs", "a.jsonl", "--endpoint", sim.url, "--report", "b.jsonl", cwd=tmp_path, env=TOKEN_ENV)
+        assert once.returncode == 0, once.stderr
+        running = [line for line in report_lines(tmp_path / "b.jsonl") if line["event"] == "job"]
+        assert {line["job_status"] for line in running} <= {"Running", "Pending"} and running
+        waited = cli(
+            "jobs", "a.jsonl", "--wait", "--endpoint", sim.url, "--report", "c.jsonl", cwd=tmp_path, env=TOKEN_ENV
+        )
+        assert waited.returncode == 0, waited.stderr
+        final = targets_of(tmp_path / "c.jsonl")
+        assert len(final) == len(submitted)
+        assert {(t["outcome"], t["verified"]) for t in final} == {("completed", True)}
+        assert report_lines(tmp_path / "c.jsonl")[0]["follows"] == ["a.jsonl"]
+        again = cli("jobs", "a.jsonl", "c.jsonl", "--endpoint", sim.url, cwd=tmp_path, env=TOKEN_ENV)
+        assert again.returncode == 0 and "nothing to follow" in again.stdout
