@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -31,6 +32,9 @@ from .preview import Action, Step, render_table, summarize
 from .redact import scrub
 from .report import FAILING_OUTCOMES, Outcome, SecretRedactor, TargetOutcome
 from .run import RunOptions, RunResult, execute
+
+if TYPE_CHECKING:
+    from .progress import Progress
 from .safety import ResumeState, approved_observations, check_window, estimate_seconds, resume_state
 
 EXIT_CODES_HELP = """\
@@ -48,6 +52,7 @@ exit codes:
 
 IAM_HELP = f"IAM endpoint for a password login (default: ${IAM_ENDPOINT_ENV}, else the plan region's)"
 log = structlog.get_logger("orchestrator")
+EXTRA_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 # A lock's lease: the run renews it every third of this; a holder silent for longer is taken over.
 LOCK_LEASE = 600.0
 
@@ -66,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)")
     common.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (for cron)")
+    common.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="human logs on stderr as readable lines (default) or JSON lines",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
@@ -141,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="start even if the estimate says the run cannot finish inside the change window",
     )
     p.add_argument(
+        "--metrics-file",
+        metavar="PATH",
+        help="write Prometheus textfile-collector metrics (*.prom) at the end of the run, atomically",
+    )
+    p.add_argument(
         "--grace",
         type=float,
         default=30.0,
@@ -208,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="lifetime of tokens issued by the simulated IAM (default 24h; a few seconds tests expiry)",
     )
+    from .cli_report import add_commands  # report, rollback, init, plan from-csv
+
+    EXTRA_COMMANDS.update(add_commands(sub, common))
     return parser
 
 
@@ -222,15 +241,19 @@ def redact(text: str) -> str:
     return scrub(text, (secret for source in SECRET_SOURCES for secret in source()))
 
 
-def configure_logging(verbosity: int, quiet: bool) -> None:
+def configure_logging(verbosity: int, quiet: bool, log_format: str = "text") -> None:
     """Human logs on stderr: warnings and errors only, unless -v (info) or -vv (debug)."""
     level = 40 if quiet else 30 - 10 * min(verbosity, 2)
     structlog.configure(
         processors=[
             SecretRedactor(lambda: (secret for source in SECRET_SOURCES for secret in source())),
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
-            structlog.dev.ConsoleRenderer(colors=False),
+            structlog.processors.TimeStamper(fmt="iso", utc=True)
+            if log_format == "json"
+            else structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
+            structlog.processors.JSONRenderer()
+            if log_format == "json"
+            else structlog.dev.ConsoleRenderer(colors=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.WriteLoggerFactory(sys.stderr),
@@ -299,7 +322,7 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
 
     def warn(outcome: TargetOutcome) -> None:
         if outcome.outcome in FAILING_OUTCOMES:
-            log.warning(
+            log.info(
                 "target failed",
                 instance=outcome.instance_id,
                 proxy=outcome.proxy_id,
@@ -316,6 +339,10 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
             result = await execute(plan, conn, options, on_outcome=warn)
             write_preview(args, plan, conn.identity, result, now)
             return result.exit_code
+        if args.metrics_file:
+            from .metrics import check_metrics_path
+
+            check_metrics_path(args.metrics_file)
         preview, approved = approved_observations(plan, conn.identity, args.approved, args.no_gate, now)
         estimate = estimate_seconds(plan, preview)
         check_window(plan, now, estimate, allow_partial=args.allow_partial)
@@ -327,6 +354,7 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
                     log.warning(lock.took_over, lock=lock.path)
             options = RunOptions(
                 command=args.command,
+                progress=progress_for(args, plan),
                 wait=args.wait,
                 report_path=report_path,
                 approved=approved,
@@ -343,12 +371,33 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
                 locks=locks,
             )
             result = await execute(plan, conn, options, on_outcome=warn)
+    if getattr(args, "metrics_file", None):
+        write_run_metrics(args.metrics_file, plan, result)
     if result.auth_failure is not None:
         line = f"orchestrator: error: authentication failed, run stopped: {result.auth_failure}"
         print(redact(line), file=sys.stderr)
     if not args.quiet or result.exit_code:
         print_summary(result, report_path, args.quiet)
     return result.exit_code
+
+
+def write_run_metrics(path: str, plan: Plan, result: RunResult) -> None:
+    from .metrics import write_metrics  # optional extra: loaded only when asked for
+
+    try:
+        write_metrics(path, result.finished, result.finished.get("counts"), plan=plan.name)
+    except OSError as exc:
+        log.error("cannot write the metrics file", path=path, error=exc.strerror or str(exc))
+
+
+def progress_for(args: argparse.Namespace, plan: Plan) -> Progress | None:
+    """A live progress line on a terminal (never for cron: not a TTY, or -q)."""
+    if args.quiet or not sys.stderr.isatty():
+        return None
+    from .progress import Progress  # an optional extra: loaded only on a terminal
+
+    closes = plan.window.last_start if plan.window is not None else None
+    return Progress(sys.stderr, verb=args.command, configured_rate=plan.limits.rate.per_second, window_closes=closes)
 
 
 def lock_owner() -> str:
@@ -393,16 +442,30 @@ def atomic_write(path: str, text: str) -> None:
 
 
 def print_summary(result: RunResult, report_path: str | None, quiet: bool, verb: str = "apply") -> None:
+    """One line (all that -q prints, on failure only); then, unless -q, the summary table of this run."""
     parts = ", ".join(f"{result.count(o)} {o.value}" for o in Outcome if result.count(o))
     where = f"; report: {report_path}" if report_path and report_path != "-" else ""
     total = len(result.latest)
-    print(f"{verb}: {total} targets in {result.duration_s:.1f}s: {parts or 'nothing to do'}{where}", file=sys.stderr)
-    if not quiet:
-        for o in result.failing:
-            where = f"{o.instance_id}/{o.proxy_id}"
-            print(
-                f"  {o.outcome.value}: {where}: {o.http_status or '-'} {o.error_code}: {o.error_msg}", file=sys.stderr
-            )
+    rate = result.finished.get("requests", {}).get("calls", 0) / max(result.duration_s, 1e-9)
+    print(
+        f"{verb}: {total} targets in {result.duration_s:.1f}s ({rate:.1f} calls/s): {parts or 'nothing to do'}{where}",
+        file=sys.stderr,
+    )
+    if quiet or not result.failing:
+        return
+    if report_path and report_path != "-" and os.path.exists(report_path):
+        from .summary import journal_for_summary, render_table, summarize
+
+        with open(report_path, "rb") as handle:  # this run's lines only: the file may hold earlier runs
+            mine = b"".join(line for line in handle if result.run_id.encode() in line)
+        table = render_table(summarize(journal_for_summary([(report_path, mine)])))
+        print(redact(table), file=sys.stderr, end="")
+        return
+    for o in result.failing:
+        line = (
+            f"  {o.outcome.value}: {o.instance_id}/{o.proxy_id}: {o.http_status or '-'} {o.error_code}: {o.error_msg}"
+        )
+        print(redact(line), file=sys.stderr)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -503,9 +566,9 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.verbose, args.quiet)
+    configure_logging(args.verbose, args.quiet, getattr(args, "log_format", "text"))
     try:
-        return int(COMMANDS[args.command](args))
+        return int({**COMMANDS, **EXTRA_COMMANDS}[args.command](args))
     except OrchestratorError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"orchestrator: error: {redact(line)}", file=sys.stderr)

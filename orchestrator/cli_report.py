@@ -209,9 +209,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 # --- files --------------------------------------------------------------------------------------------------------
 def read_reports(paths: Sequence[str], *, quiet: bool = False) -> list[tuple[str, bytes]]:
     """The reports at `paths` and, before them, the reports their runs resumed: (name, content), oldest first."""
-    from .safety import _with_ancestors  # the same discovery as `apply --resume`
+    from .safety import with_ancestors  # the same discovery as `apply --resume`
 
-    ordered = _with_ancestors(list(paths))
+    ordered = with_ancestors(list(paths))
     named = {os.path.realpath(p) for p in paths}
     extra = [p for p in ordered if os.path.realpath(p) not in named]
     if extra and not quiet:

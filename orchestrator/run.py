@@ -54,6 +54,8 @@ class RunOptions:
     grace: float = 30.0  # seconds in-flight calls may finish after SIGTERM/SIGINT
     handle_signals: bool = False
     locks: Sequence[RunLock] = ()  # renewed while the run lasts
+    # A live display (progress.Progress) to run beside the engine; None on a non-terminal.
+    progress: Any = None
     # What the engine does; default: run the plan. `orchestrator jobs` follows recorded jobs instead.
     work: Callable[[Engine], Coroutine[Any, Any, None]] | None = None
 
@@ -74,6 +76,7 @@ class RunResult:
     signal: str | None = None
     retry_budget: dict[str, int] = field(default_factory=dict)
     rate: dict[str, Any] = field(default_factory=dict)
+    finished: dict[str, Any] = field(default_factory=dict)  # the run_finished record
 
     @property
     def latest(self) -> list[TargetOutcome]:
@@ -150,6 +153,8 @@ async def execute(
             result.outcomes.append(outcome)
             if report is not None:
                 report.target(outcome)
+            if options.progress is not None:
+                options.progress.settled(outcome)
             on_outcome(outcome)
 
         def job_seen(step: Step, job: JobResult) -> None:
@@ -203,24 +208,26 @@ async def execute(
         raise
     finally:
         result.duration_s = time.monotonic() - started
+        stopped_early = result.stop_reason is not None or result.count(Outcome.NOT_STARTED) > 0
+        result.finished = {
+            "exit_code": int(result.exit_code),
+            "duration_s": round(result.duration_s, 3),
+            "stop_reason": result.stop_reason,
+            "skipped": result.skipped,
+            "resume": options.resume_hint if stopped_early else None,
+            "rate": result.rate,
+            "retry_budget": result.retry_budget,
+            "requests": {
+                "calls": result.stats.calls,
+                "wire": result.wire,
+                "retries": result.stats.retries,
+                "throttled": result.stats.throttled,
+                "job_polls": result.stats.job_polls,
+            },
+        }
         if report is not None:
-            stopped_early = result.stop_reason is not None or result.count(Outcome.NOT_STARTED) > 0
-            report.run_finished(
-                exit_code=int(result.exit_code),
-                duration_s=result.duration_s,
-                stop_reason=result.stop_reason,
-                skipped=result.skipped,
-                resume=options.resume_hint if stopped_early else None,
-                rate=result.rate,
-                retry_budget=result.retry_budget,
-                requests={
-                    "calls": result.stats.calls,
-                    "wire": result.wire,
-                    "retries": result.stats.retries,
-                    "throttled": result.stats.throttled,
-                    "job_polls": result.stats.job_polls,
-                },
-            )
+            report.run_finished(**result.finished)
+            result.finished["counts"] = report.tally.as_dict()
             report.close()
     return result
 
@@ -261,6 +268,9 @@ async def _supervised(engine: Engine, plan: Plan, options: RunOptions, result: R
         helpers.append(asyncio.create_task(cutoff(seconds_until_cutoff(plan.window, datetime.now(UTC)))))
     if options.locks:
         helpers.append(asyncio.create_task(renew(options.locks)))
+    if options.progress is not None:
+        options.progress.bind(total=lambda: max(len(plan.targets), len(engine.steps)), calls=lambda: engine.stats.calls)
+        helpers.append(asyncio.create_task(options.progress.run()))
     with _signals(on_signal if options.handle_signals else None):
         try:
             await task

@@ -94,7 +94,7 @@ class ResumeState:
 
 def resume_state(plan: Plan, paths: Sequence[str]) -> ResumeState:
     """Read the reports of earlier runs (and those they resumed, transitively) as one journal."""
-    files = _with_ancestors(paths)
+    files = with_ancestors(paths)
     journal = read_journal(files)
     digests = journal.plan_digests
     if digests and plan.digest not in digests:
@@ -117,7 +117,7 @@ def resume_state(plan: Plan, paths: Sequence[str]) -> ResumeState:
     )
 
 
-def _with_ancestors(paths: Sequence[str]) -> list[str]:
+def with_ancestors(paths: Sequence[str]) -> list[str]:
     """`paths` and, oldest first, the reports their runs resumed (named in their run_started lines)."""
     ordered: list[str] = []
     seen: set[str] = set()
