@@ -3,40 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
+from clitools import cli, cli_env, report_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANS = ROOT / "plans"
 TOKEN = "MIIcli-test-token-0123456789abcdef"
 
 
-def run(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
-    full_env["PYTHONPATH"] = str(ROOT)  # this checkout's code, whatever is installed
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def report_lines(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> CompletedProcess[str]:
+    return cli(*args, cwd=cwd, env=env, timeout=timeout)
 
 
 @pytest.fixture
@@ -188,7 +172,7 @@ def simulator(work: Path) -> Iterator[str]:
             "4",
         ],
         cwd=work,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "HUAWEICLOUD_AUTH_TOKEN": TOKEN},
+        env=cli_env({"HUAWEICLOUD_AUTH_TOKEN": TOKEN}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

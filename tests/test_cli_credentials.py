@@ -3,7 +3,6 @@ the official SDK accepts `orchestrator simulate`, and no secret ever reaches an 
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import huaweicloudsdkcore.auth.credentials as core_credentials
 import huaweicloudsdkgaussdb.v3 as gaussdb
 import pytest
+from clitools import cli, cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "619d3e78f61b4be68bc5aa0b59edcf7b"
@@ -24,21 +24,6 @@ PASSWORD = "pa55word-for-the-cli-test"
 AKSK_ENV = {"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK}
 PASSWORD_ENV = {"HUAWEICLOUD_USERNAME": "ops", "HUAWEICLOUD_PASSWORD": PASSWORD, "HUAWEICLOUD_DOMAIN_NAME": "acme"}
 SECRETS = (SK, PASSWORD)
-
-
-def clean_env(extra: dict[str, str], home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
-    env["PYTHONPATH"] = str(ROOT)
-    env["HOME"] = str(home)  # never the operator's own ~/.huaweicloud/credentials
-    env.update(extra)
-    return env
-
-
-def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=clean_env(env, cwd), capture_output=True,
-        text=True, timeout=120, check=False,
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -53,7 +38,7 @@ def start_simulator(work: Path, env: dict[str, str], *extra: str) -> tuple[subpr
     process = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "simulate", "--fleet", "small.yaml", "--port", "0",
          "--job-duration", "0.05", *extra],
-        cwd=work, env=clean_env(env, work), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=work, env=cli_env(env, work), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stdout is not None
     first, second = process.stdout.readline(), process.stdout.readline()
