@@ -86,13 +86,20 @@ def _check_endpoint(value: str) -> str:
         raise ValueError(f"invalid endpoint {show(value)}: {exc}") from None
 
 
+# No setting of a run needs more than a year; beyond that a date computed from it (a preview's expiry, say)
+# would overflow, and a typo such as 99999999999h would silently mean "forever".
+MAX_DURATION: Final = 366 * 86400.0
+
+
 def _duration(minimum: float, *, inclusive: bool) -> PlainValidator:
     def check(value: object) -> float:
         seconds = parse_duration(value)
+        got = show(value) if isinstance(value, str) else repr(value)
         if seconds < minimum or (seconds == minimum and not inclusive):
             relation = "at least" if inclusive else "above"
-            got = show(value) if isinstance(value, str) else repr(value)
             raise ValueError(f"the duration must be {relation} {minimum:g}s, got {got}")
+        if seconds > MAX_DURATION:
+            raise ValueError(f"the duration must be at most 366 days, got {got}")
         return seconds
 
     return PlainValidator(check)
