@@ -87,3 +87,27 @@ async def test_calls_go_one_at_a_time_until_credentials_are_proven() -> None:
     await asyncio.gather(one(prove=True), *(one(prove=False) for _ in range(9)))
     peaks.append(peak)
     assert peaks[0] == 1 and peaks[1] == 5
+
+
+def test_slots_make_up_for_late_wake_ups() -> None:
+    """A call woken late does not push later slots back: slots stay on the 1/R grid."""
+    from orchestrator.governor import SlotLimiter
+
+    limiter = SlotLimiter(Rate(10, 1.0))
+    assert limiter.reserve(0.0) == 0.0
+    assert limiter.reserve(0.0) == 0.1
+    assert limiter.reserve(0.13) == 0.2  # ready late: still the next grid slot, no drift
+    assert round(limiter.reserve(5.0), 6) == 5.0  # after idle: now, and no banked burst
+    assert round(limiter.reserve(5.0), 6) == 5.1
+
+
+def test_the_window_log_holds_the_ceiling_when_starts_bunch_up() -> None:
+    """If late starts bunch up, the log of the last N starts still keeps N per period."""
+    from orchestrator.governor import SlotLimiter
+
+    limiter = SlotLimiter(Rate(3, 1.0))
+    for moment in (0.0, 0.9, 0.95):
+        assert limiter.earliest(moment) == moment
+        limiter.admit(moment)
+    # A 4th start waits until the 1st is a period (and a quarter interval, for network jitter) old.
+    assert abs(limiter.earliest(0.96) - (1.0 + 1 / 12)) < 1e-9
