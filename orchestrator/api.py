@@ -37,6 +37,10 @@ PAGE_LIMIT = 100  # contract §2: 1..100; the default differs between doc (100) 
 USER_AGENT = f"orchestrator/{__version__} python/{platform.python_version()}"
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """One HTTP answer. `body` is the parsed JSON, or None when the body was not JSON (see `excerpt`)."""
@@ -82,7 +86,11 @@ def _error_field(body: Any, names: tuple[str, ...]) -> str | None:
 class ProxyApi(Protocol):
     """What the engine needs from the service. Tests may hand the engine a fake."""
 
-    async def change_consistency(self, project_id: str, instance_id: str, proxy_id: str, mode: Mode) -> Reply: ...
+    async def change_consistency(
+        self, project_id: str, instance_id: str, proxy_id: str, mode: Mode, *, admitted: Callable[[], None] = _nothing
+    ) -> Reply:
+        """`admitted` is called when the request is about to leave (the governor let it through)."""
+        ...
 
     async def list_proxies(self, project_id: str, instance_id: str, *, offset: int, limit: int) -> Reply: ...
 
@@ -183,12 +191,14 @@ class HttpApi:
 
     # --- the protocol -------------------------------------------------------------------------------------
 
-    async def change_consistency(self, project_id: str, instance_id: str, proxy_id: str, mode: Mode) -> Reply:
+    async def change_consistency(
+        self, project_id: str, instance_id: str, proxy_id: str, mode: Mode, *, admitted: Callable[[], None] = _nothing
+    ) -> Reply:
         path = (
             f"/v3/{_segment(project_id)}/instances/{_segment(instance_id)}"
             f"/proxy/{_segment(proxy_id)}/session-consistence"
         )
-        return await self._send("PUT", path, "", consistency_body(mode), project_id)
+        return await self._send("PUT", path, "", consistency_body(mode), project_id, admitted=admitted)
 
     async def list_proxies(self, project_id: str, instance_id: str, *, offset: int, limit: int) -> Reply:
         path = f"/v3/{_segment(project_id)}/instances/{_segment(instance_id)}/proxies"
@@ -216,19 +226,30 @@ class HttpApi:
         }
         return headers
 
-    async def _send(self, method: str, path: str, query: str, body: bytes, project_id: str) -> Reply:
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes,
+        project_id: str,
+        *,
+        admitted: Callable[[], None] = _nothing,
+    ) -> Reply:
         """One call: one attempt, plus one more only if the authenticator refreshed refused credentials."""
         url = f"{self.endpoint}{path}" + (f"?{query}" if query else "")
-        reply, sent = await self._attempt(method, url, body, project_id)
+        reply, sent = await self._attempt(method, url, body, project_id, admitted)
         if reply.status == 401 and await self._auth.recover(reply.status, reply.error_code, project_id, sent):
             wire = reply.wire
-            reply, _ = await self._attempt(method, url, body, project_id)
+            reply, _ = await self._attempt(method, url, body, project_id, admitted)
             reply = replace(reply, wire=reply.wire + wire)
         if reply.status == 401 and self.refused is None:
             self.refused = f"HTTP 401 {reply.error_code or ''}: {reply.error_msg or ''}".strip()
         return reply
 
-    async def _attempt(self, method: str, url: str, body: bytes, project_id: str) -> tuple[Reply, dict[str, str]]:
+    async def _attempt(
+        self, method: str, url: str, body: bytes, project_id: str, admitted: Callable[[], None] = _nothing
+    ) -> tuple[Reply, dict[str, str]]:
         if self._session is None:
             raise RuntimeError("HttpApi used outside 'async with'")
         async with self._governor.call():
@@ -237,6 +258,7 @@ class HttpApi:
                 # (and could lock an AK). Nothing is sent.
                 raise AuthError(f"not sent: the credentials were refused earlier in this run ({self.refused})")
             headers = await self._auth.authorize(method, url, self._headers(project_id, bool(body)), body, project_id)
+            admitted()
             wire = _CallWire()
             try:
                 async with self._session.request(

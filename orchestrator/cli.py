@@ -365,6 +365,7 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
                     "estimated_duration_s": round(estimate, 1),
                 },
                 resume_hint=f"orchestrator apply {plan.path} --resume {report_path}"
+                + (f" --endpoint {args.endpoint}" if args.endpoint else "")
                 + (f" --approved {args.approved}" if args.approved else " --no-gate"),
                 grace=args.grace,
                 handle_signals=True,
@@ -429,7 +430,9 @@ def write_preview(args: argparse.Namespace, plan: Plan, endpoint: str, result: R
     out = getattr(args, "out", None) or f"{os.path.splitext(plan.path)[0]}.preview.json"
     atomic_write(out, json.dumps(document, indent=1) + "\n")
     if not args.quiet:
-        print(f"preview written to {out}; approve it with: orchestrator apply {plan.path} --approved {out}")
+        endpoint_option = f" --endpoint {args.endpoint}" if getattr(args, "endpoint", None) else ""
+        approve = f"orchestrator apply {plan.path}{endpoint_option} --approved {out}"
+        print(f"preview written to {out}; approve it with: {approve}")
 
 
 def atomic_write(path: str, text: str) -> None:
@@ -507,7 +510,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"simulator listening on {url} ({len(plan.targets)} plan targets seeded)", flush=True)
         print(f"simulator accepts: {accepted.describe() if not args.token else 'the --token values'}", flush=True)
 
-    run_simulator(fleet_from_plan(plan, seed=args.seed), config, host=args.host, port=args.port, ready=ready)
+    def log_request(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    run_simulator(
+        fleet_from_plan(plan, seed=args.seed),
+        config,
+        host=args.host,
+        port=args.port,
+        ready=ready,
+        log=log_request if args.verbose else None,
+    )
     return ExitCode.OK
 
 
@@ -517,6 +530,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if not plan_path:
         raise UsageError(f"{args.reports[-1]}: no run_started line names the plan; give --plan PLAN")
     plan = load_plan(plan_path)
+    if not args.endpoint:  # follow the jobs where they were made, not where the plan's region points
+        recorded_endpoint = next((r.started.get("endpoint") for r in reversed(journal.runs) if r.started), None)
+        if isinstance(recorded_endpoint, str) and recorded_endpoint:
+            args.endpoint = recorded_endpoint
     recorded = [
         (
             Step(*entry.key, entry.mode_before, entry.mode_target, Action.CHANGE),  # type: ignore[arg-type]

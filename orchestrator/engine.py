@@ -315,7 +315,7 @@ class Engine:
         """
         for project_id in sorted(projects):
             running = await self._watcher.running(project_id)
-            if running.problem is not None:
+            if running.problem is not None and not self._stopping.is_set():
                 log.warning("jobs still running cannot be checked; going on without", problem=running.problem)
             for instance_id, job_ids in running.by_instance.items():
                 self._busy_at_start[(project_id, instance_id)] = job_ids
@@ -423,9 +423,14 @@ class Engine:
                     return None
             attempts += 1
             self.stats.puts += 1
-            self._put_in_flight.add(step.key)
             reply, error = await self._caller.attempt(
-                lambda: self._api.change_consistency(step.project_id, step.instance_id, step.proxy_id, step.mode_target)
+                lambda: self._api.change_consistency(
+                    step.project_id,
+                    step.instance_id,
+                    step.proxy_id,
+                    step.mode_target,
+                    admitted=lambda: self._put_in_flight.add(step.key),  # from now on it may be on the wire
+                )
             )
             if error is None or not error.sent:
                 self._put_in_flight.discard(step.key)
@@ -462,7 +467,9 @@ class Engine:
             busy = failure.status == 409 and failure.error_code in BUSY_CODES
             retry, delay = self._caller.decide(attempts, failure)
             if not retry or self._stopping.is_set():
-                if wire == 0 and self._stopping.is_set():  # nothing of this target ever left
+                not_sent = error is not None and error.kind == "not_sent"
+                if self._stopping.is_set() and not ambiguous and (wire == 0 or not_sent):
+                    # Nothing of this target left, or only attempts the service refused for sure: not applied.
                     self._emit(step, Outcome.NOT_STARTED, started, attempts=attempts, note=self.stop_reason)
                     return None
                 outcome = Outcome.UNKNOWN if ambiguous else Outcome.FAILED

@@ -29,6 +29,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
+import structlog
+
 from .errors import TransportError
 from .plan import Rate
 
@@ -41,7 +43,7 @@ class AdaptiveRate:
     adaptive: bool = True
     decrease: float = 0.7
     increase_every: float = 5.0
-    floor: float = 0.05  # never slower than one call in 20 s
+    floor: float = 0.0  # the lowest effective rate; 0: a tenth of the configured rate (set in __post_init__)
     effective: float = 0.0
     paused_until: float = 0.0
     throttles: int = 0
@@ -52,6 +54,9 @@ class AdaptiveRate:
 
     def __post_init__(self) -> None:
         self.effective = self.configured
+        # A floor keeps a run that meets steady background throttling (another tool on the same account)
+        # moving: the pauses on each 429 already keep it from hammering.
+        self.floor = self.floor or self.configured / 10
 
     def _since_start(self, now: float) -> float:
         if self._start is None:
@@ -114,6 +119,9 @@ class SlotLimiter:
         self._starts.append(now)
 
 
+log = structlog.get_logger("orchestrator")
+
+
 def strict_limiter(rate: Rate) -> SlotLimiter:
     """A limiter that never admits more than `rate.count` calls in any window of `rate.period` seconds."""
     return SlotLimiter(rate)
@@ -135,6 +143,9 @@ class Governor:
         self._closed = asyncio.Event()
         self.proven = asyncio.Event()  # set by the API module on the first answer that is not a 401
         self.admitted = 0
+
+    def is_closed(self) -> bool:
+        return self._closed.is_set()
 
     def close(self) -> None:
         """Admit nothing more: calls waiting for their turn raise `TransportError("not_sent")`, never sent."""
@@ -182,6 +193,7 @@ class Governor:
 
     def throttled(self, pause: float) -> None:
         self.pacing.throttled(asyncio.get_running_loop().time(), pause)
+        log.info("throttled (429): every call waits", pause_s=round(pause, 3), rate_now=round(self.pacing.effective, 2))
 
     def succeeded(self) -> None:
         self.pacing.succeeded(asyncio.get_running_loop().time())

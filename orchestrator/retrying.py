@@ -119,6 +119,8 @@ class RetryBudget:
     denied: int = 0
 
     def spend(self, failure: Failure) -> bool:
+        if failure.throttled:
+            return True  # a 429 already pauses the whole run (the governor): it needs no quota of its own
         cost = self.timeout_cost if failure.transport == "timeout" else self.retry_cost
         if self.tokens < cost:
             self.denied += 1

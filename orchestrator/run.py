@@ -167,10 +167,11 @@ async def execute(
                     job_status=job.status,
                     fail_reason=job.fail_reason,
                 )
-            if job.status != "Completed":
+            if job.status not in ("Completed", "Pending", "Running") and not engine_stopping():
                 log.warning("job did not complete", proxy=step.proxy_id, job_id=job.job_id, status=job.status)
 
         governor = Governor(plan.limits.rate, plan.limits.concurrency, adaptive=plan.limits.adaptive)
+        engine_stopping = governor.is_closed
         budget = FailureBudget(plan.stop, len(plan.targets)) if plan.stop and not options.dry_run else None
         async with HttpApi(conn.endpoint, conn.auth, governor, timeout=plan.retry.timeout) as api:
             engine = Engine(

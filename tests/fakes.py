@@ -85,8 +85,11 @@ class FakeApi:
             raise answer
         return answer
 
-    async def change_consistency(self, project_id: str, instance_id: str, proxy_id: str, mode: str) -> Reply:
+    async def change_consistency(
+        self, project_id: str, instance_id: str, proxy_id: str, mode: str, *, admitted=lambda: None
+    ) -> Reply:
         self.calls.append(("put", proxy_id))
+        admitted()
         await asyncio.sleep(0)
         try:
             scripted = self._scripted("put")

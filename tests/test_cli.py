@@ -170,6 +170,7 @@ def simulator(work: Path) -> Iterator[str]:
             "0.3",
             "--seed",
             "4",
+            "-v",
         ],
         cwd=work,
         env=cli_env({"HUAWEICLOUD_AUTH_TOKEN": TOKEN}),
@@ -183,11 +184,10 @@ def simulator(work: Path) -> Iterator[str]:
     assert match, line
     yield match.group(0)
     process.send_signal(signal.SIGTERM)
-    process.wait(timeout=10)
+    _, log = process.communicate(timeout=10)
     assert process.returncode == 0
-    process.stdout.close()
-    assert process.stderr is not None
-    process.stderr.close()
+    # -v: one line per request the simulator answered, and never the token.
+    assert re.search(r"^GET list_jobs project=\w+ -> \d{3}", log, re.MULTILINE) and TOKEN not in log
 
 
 def test_apply_against_a_separate_simulator_process(work: Path, simulator: str) -> None:

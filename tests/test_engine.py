@@ -365,7 +365,8 @@ async def test_cancelled_run_reports_every_target_once() -> None:
     put_started = asyncio.Event()
     never = asyncio.Event()
 
-    async def hanging_put(*args: object) -> Reply:
+    async def hanging_put(*args: object, admitted=lambda: None) -> Reply:  # type: ignore[no-untyped-def]
+        admitted()  # the governor let it through: from now on it may be on the wire
         put_started.set()
         await never.wait()
         raise AssertionError("unreachable")

@@ -129,3 +129,18 @@ async def test_throttling_pauses_every_worker_not_only_the_throttled_one() -> No
         else:
             raise AssertionError("no 429 was injected")
     assert replace(Limits(), adaptive=False).adaptive is False
+
+
+def test_steady_throttling_never_stops_a_run() -> None:
+    """However many 429s come, the effective rate stays at or above a tenth of the configured one."""
+    pacing = AdaptiveRate(200.0)
+    for second in range(100):
+        pacing.throttled(float(second), pause=1.0)
+    assert pacing.effective == 20.0
+
+
+def test_throttled_retries_cost_no_retry_budget() -> None:
+    """A 429 retry is paced by the governor's pause, so it does not spend the retry budget."""
+    budget = RetryBudget(capacity=5, tokens=5)
+    assert all(budget.spend(Failure(status=429)) for _ in range(100))
+    assert budget.tokens == 5 and budget.denied == 0

@@ -281,6 +281,8 @@ def test_signal_stops_cleanly_and_resume_finishes_exactly_once(tmp_path: Path, s
         assert len([t for t in lines if t["event"] == "target"]) == 50
         assert lines[-1]["event"] == "run_finished" and lines[-1]["exit_code"] == code
         assert any(t.get("outcome") == "not_started" for t in lines)
+        # Nothing that never reached the wire is reported unknown or failed.
+        assert not [t for t in lines if t.get("outcome") in ("unknown", "failed") and t.get("wire_attempts") == 0]
         assert not (tmp_path / "p.yaml.lock").exists()
 
         resumed = cli(
@@ -405,7 +407,14 @@ def test_jobs_command_follows_recorded_jobs_to_their_end(tmp_path: Path) -> None
         running = [line for line in report_lines(tmp_path / "b.jsonl") if line["event"] == "job"]
         assert {line["job_status"] for line in running} <= {"Running", "Pending"} and running
         waited = cli(
-            "jobs", "a.jsonl", "--wait", "--endpoint", sim.url, "--report", "c.jsonl", cwd=tmp_path, env=TOKEN_ENV
+            # No --endpoint: the jobs are followed where the run made them (its run_started endpoint).
+            "jobs",
+            "a.jsonl",
+            "--wait",
+            "--report",
+            "c.jsonl",
+            cwd=tmp_path,
+            env=TOKEN_ENV,
         )
         assert waited.returncode == 0, waited.stderr
         final = targets_of(tmp_path / "c.jsonl")
