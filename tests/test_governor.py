@@ -111,3 +111,7 @@ def test_the_window_log_holds_the_ceiling_when_starts_bunch_up() -> None:
         limiter.admit(moment)
     # A 4th start waits until the 1st is a period (and a quarter interval, for network jitter) old.
     assert abs(limiter.earliest(0.96) - (1.0 + 1 / 12)) < 1e-9
+    fast = SlotLimiter(Rate(200, 1.0))
+    for _ in range(200):
+        fast.admit(0.0)
+    assert abs(fast.earliest(0.5) - 1.005) < 1e-9  # at least 5 ms to spare
