@@ -21,7 +21,16 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Final
 
-from .summary import QUIET_OUTCOMES, RunInfo, Settled, Summary, TargetRow, format_duration, format_time
+from .summary import (
+    QUIET_OUTCOMES,
+    RunInfo,
+    Settled,
+    Summary,
+    TargetRow,
+    format_duration,
+    format_time,
+    traffic_line,
+)
 
 _BUCKETS: Final = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
 _MAX_BARS: Final = 60
@@ -133,20 +142,10 @@ def _counts(summary: Summary) -> str:
     rows = [(f'<span class="o-{kind_of(o)}">{escape(o)}</span>', str(n)) for o, n in summary.counts.items()]
     rows.append(("<b>total</b>", f"<b>{len(summary.rows)}</b>"))
     body = "".join(f'<tr><td>{o}</td><td class="n">{n}</td></tr>' for o, n in rows)
-    traffic = [f"duration {escape(format_duration(summary.duration_s))}"]
-    requests = summary.requests
-    if requests:
-        traffic.append(
-            f"{requests['calls']} calls ({requests['wire']} on the wire, {requests['retries']} retries, "
-            f"{requests['throttled']} throttled with HTTP 429, {requests['job_polls']} job polls)"
-        )
-    if summary.effective_rate is not None:
-        limit = f" (limit {escape(summary.rate_limit)})" if summary.rate_limit else ""
-        traffic.append(f"effective rate {summary.effective_rate:.2f} calls/s{limit}")
     return (
         "<h2>Outcomes</h2>"
         f"<table><thead><tr><th>outcome</th><th>targets</th></tr></thead><tbody>{body}</tbody></table>"
-        f"<p>{'; '.join(traffic)}</p>"
+        f"<p>{escape(traffic_line(summary))}</p>"
     )
 
 

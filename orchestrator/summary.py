@@ -417,7 +417,7 @@ def render_table(summary: Summary, *, message_width: int = 80) -> str:
         return "\n".join(_clean(line) for line in out) + "\n"
     counts = [(outcome, str(n)) for outcome, n in summary.counts.items()]
     out += _table(("outcome", "targets"), [*counts, ("total", str(len(summary.rows)))], right=(1,))
-    out += ["", _traffic(summary)]
+    out += ["", traffic_line(summary)]
     if summary.failures:
         out += ["", "failures by error code:"]
         out += _table(
@@ -489,7 +489,8 @@ def _run_note(run: RunInfo) -> str:
     return f"stopped: {run.stop_reason}" if run.stop_reason else ""
 
 
-def _traffic(summary: Summary) -> str:
+def traffic_line(summary: Summary) -> str:
+    """Duration, calls and effective rate in one line (the table and the HTML report show the same)."""
     parts = [f"duration {format_duration(summary.duration_s)}"]
     requests = summary.requests
     if requests:
