@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 
 from .credentials import AkSkCredentials, PasswordCredentials
 from .errors import AuthError
@@ -37,8 +37,12 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# What the CLI calls each kind when it says which one a run uses (never the secret).
+KIND_LABELS: Final = {"aksk": "AK/SK", "token": "IAM token", "password": "IAM password"}
+
+
 class Authenticator(Protocol):
-    kind: str
+    kind: str  # a key of KIND_LABELS; also the report's run_started.credentials
 
     async def authorize(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes, project_id: str

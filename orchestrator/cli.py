@@ -20,6 +20,7 @@ import structlog
 
 from . import __version__
 from .api import HttpApi
+from .auth import KIND_LABELS
 from .connect import IAM_ENDPOINT_ENV, Overrides, connection
 from .credentials import read_text_file
 from .errors import AuthError, ExitCode, OrchestratorError, TransportError, UsageError
@@ -334,10 +335,11 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
     async with connection(plan, overrides(args), os.environ, read_text_file) as conn:
         SECRET_SOURCES.append(conn.auth.secrets)
         log.info("connecting", credentials=conn.auth.describe(), endpoint=conn.endpoint)
+        credentials = KIND_LABELS.get(conn.auth.kind, conn.auth.kind)
         if dry_run:
             options = RunOptions(command=args.command, dry_run=True, report_path=report_path)
             result = await execute(plan, conn, options, on_outcome=warn)
-            write_preview(args, plan, conn.identity, result, now)
+            write_preview(args, plan, conn.identity, result, now, credentials)
             return result.exit_code
         if args.metrics_file:
             from .metrics import check_metrics_path
@@ -374,11 +376,11 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
             result = await execute(plan, conn, options, on_outcome=warn)
     if getattr(args, "metrics_file", None):
         write_run_metrics(args.metrics_file, plan, result)
-    if result.auth_failure is not None:
-        line = f"orchestrator: error: authentication failed, run stopped: {result.auth_failure}"
+    if result.auth_failure is not None:  # with -q, this is the one line of the failure
+        line = f"orchestrator: error: authentication failed, run stopped: {result.auth_failure} ({credentials})"
         print(redact(line), file=sys.stderr)
-    if not args.quiet or result.exit_code:
-        print_summary(result, report_path, args.quiet)
+    if not args.quiet or (result.exit_code and result.auth_failure is None):
+        print_summary(result, report_path, args.quiet, credentials=credentials)
     return result.exit_code
 
 
@@ -406,7 +408,9 @@ def lock_owner() -> str:
     return f"{user}: orchestrator {' '.join(sys.argv[1:3])}"
 
 
-def write_preview(args: argparse.Namespace, plan: Plan, endpoint: str, result: RunResult, now: datetime) -> None:
+def write_preview(
+    args: argparse.Namespace, plan: Plan, endpoint: str, result: RunResult, now: datetime, credentials: str
+) -> None:
     steps = result.steps
     counts = summarize(steps)
     unreadable = [o for o in result.failing if o.error_code != "proxy_not_found"]
@@ -419,7 +423,8 @@ def write_preview(args: argparse.Namespace, plan: Plan, endpoint: str, result: R
             print(redact(f"  ! {o.instance_id}/{o.proxy_id}  cannot be read: {o.error_code}: {o.error_msg}"))
         print(
             f"preview: {counts['change']} to change, {counts['unchanged']} already at their goal, "
-            f"{counts['missing']} not found, {document['counts']['unreadable']} cannot be read"
+            f"{counts['missing']} not found, {document['counts']['unreadable']} cannot be read "
+            f"(read with {credentials})"
         )
         window = document["window"]
         if window is not None and window["fits"] is False:
@@ -444,14 +449,20 @@ def atomic_write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def print_summary(result: RunResult, report_path: str | None, quiet: bool, verb: str = "apply") -> None:
-    """One line (all that -q prints, on failure only); then, unless -q, the summary table of this run."""
+def print_summary(
+    result: RunResult, report_path: str | None, quiet: bool, verb: str = "apply", credentials: str = ""
+) -> None:
+    """One line (all that -q prints, on failure only); then, unless -q, the summary table of this run.
+
+    The line says which kind of credentials the run used (`credentials`, never the secret).
+    """
     parts = ", ".join(f"{result.count(o)} {o.value}" for o in Outcome if result.count(o))
     where = f"; report: {report_path}" if report_path and report_path != "-" else ""
     total = len(result.latest)
     rate = result.finished.get("requests", {}).get("calls", 0) / max(result.duration_s, 1e-9)
+    how = f"{rate:.1f} calls/s" + (f", {credentials}" if credentials else "")
     print(
-        f"{verb}: {total} targets in {result.duration_s:.1f}s ({rate:.1f} calls/s): {parts or 'nothing to do'}{where}",
+        f"{verb}: {total} targets in {result.duration_s:.1f}s ({how}): {parts or 'nothing to do'}{where}",
         file=sys.stderr,
     )
     if quiet or not result.failing:

@@ -131,6 +131,8 @@ class Plan:
     gate: GateSettings = GateSettings()
     window: Window | None = None
     stop: StopSettings | None = None
+    # Issue 3: where a password login goes (below --iam-endpoint, above $HUAWEICLOUD_SDK_IAM_ENDPOINT).
+    iam_endpoint: str | None = None
 
 
 # --- IDs --------------------------------------------------------------------------------------------------

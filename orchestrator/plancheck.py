@@ -175,6 +175,7 @@ class _PlanModel(_Strict):
     name: Annotated[str, AfterValidator(_check_name)] = _absent()
     region: Annotated[str, AfterValidator(_check_region)] = _absent()
     endpoint: Annotated[str, AfterValidator(_check_endpoint)] = _absent()
+    iam_endpoint: Annotated[str, AfterValidator(_check_endpoint)] = _absent()
     project_id: _ProjectId = _absent()
     limits: _LimitsModel = _LimitsModel()
     retry: _RetryModel = _RetryModel()
@@ -202,6 +203,7 @@ _SPECS: Final[dict[str, str]] = {
     "name": "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
     "region": "a region id such as cn-north-4",
     "endpoint": "an https:// URL (http:// only for localhost, 127.0.0.0/8 or ::1)",
+    "iam_endpoint": "an https:// URL (http:// only for localhost, 127.0.0.0/8 or ::1)",
     "project_id": ID_ALLOWED["project_id"],
     "limits.rate": f"a rate: {RATE_ALLOWED}",
     "limits.concurrency": "an integer from 1 to 1000",
@@ -226,7 +228,7 @@ _SPECS: Final[dict[str, str]] = {
     **{s: "a mapping with the keys " + ", ".join(keys) for s, keys in _KEYS.items() if s},
 }  # fmt: skip
 _TEXT_FIELDS: Final = frozenset(
-    {"name", "region", "endpoint", "project_id", "defaults.mode"}
+    {"name", "region", "endpoint", "iam_endpoint", "project_id", "defaults.mode"}
     | {f"targets[].{key}" for key in ("instance_id", "proxy_id", "mode", "project_id")}
 )
 # Where each section key belongs, to answer "unknown key 'rate'" with "did you mean 'limits.rate'?".
@@ -546,6 +548,7 @@ def _build(model: _PlanModel, *, path: str, digest: str, doc: YamlDoc) -> Plan:
         gate=GateSettings(model.gate.max_age),
         window=Window(window.not_before, window.not_after, window.cutoff) if window else None,
         stop=StopSettings(stop.max_failures, stop.min_sample) if stop else None,
+        iam_endpoint=model.iam_endpoint,
     )
 
 

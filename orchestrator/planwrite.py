@@ -75,6 +75,7 @@ class Settings:
     name: str | None = None
     region: str | None = None
     endpoint: str | None = None
+    iam_endpoint: str | None = None
     project_id: str | None = None
     limits: Limits = field(default_factory=Limits)
     retry: RetrySettings = field(default_factory=RetrySettings)
@@ -91,6 +92,7 @@ class Settings:
             name=plan.name[: _NAME_MAX - len(suffix)] + suffix,
             region=plan.region,
             endpoint=plan.endpoint,
+            iam_endpoint=plan.iam_endpoint,
             project_id=plan.project_id,
             limits=plan.limits,
             retry=plan.retry,
@@ -222,6 +224,7 @@ KEY_HELP: Final[Mapping[str, str]] = {
     "name": "report and lock file names; default: the file's name",
     "region": "the service endpoint is the region's (or set endpoint)",
     "endpoint": "wins over region; http:// only for loopback",
+    "iam_endpoint": "password login's IAM; default: $HUAWEICLOUD_SDK_IAM_ENDPOINT, else the region's",
     "project_id": "default project of every target: 32 letters or digits",
     "limits.rate": "API calls started at most, in any window: N/s, N/min, N/h",
     "limits.concurrency": "HTTP calls in flight (1..1000)",
@@ -282,7 +285,8 @@ def render_plan(
 
 def _top(settings: Settings) -> dict[str, Any]:
     top: dict[str, Any] = {"version": 1, "name": settings.name}
-    top |= {"region": settings.region, "endpoint": settings.endpoint, "project_id": settings.project_id}
+    top |= {"region": settings.region, "endpoint": settings.endpoint, "iam_endpoint": settings.iam_endpoint}
+    top["project_id"] = settings.project_id
     return {k: v for k, v in top.items() if v is not None}
 
 
@@ -431,6 +435,7 @@ INIT_HEADER: Final = (
 )
 INIT_OPTIONAL: Final = (
     '# endpoint: "https://gaussdb.cn-north-4.myhuaweicloud.com"   # instead of region; http:// only for loopback',
+    '# iam_endpoint: "https://iam.cn-north-4.myhuaweicloud.com"   # password login only; default: the region\'s',
     "",
     "# window:                            # optional: when apply may start targets (for cron)",
     '#   not_before: "2026-12-07T01:00:00+08:00"    # RFC 3339; the offset is required',

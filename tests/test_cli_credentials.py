@@ -145,6 +145,49 @@ def test_password_login_through_the_simulated_iam(work: Path) -> None:
         assert PASSWORD not in stop(process)
 
 
+def test_the_plans_iam_endpoint_beats_the_environments(work: Path) -> None:
+    """With `iam_endpoint` in the plan, the login goes there even though $HUAWEICLOUD_SDK_IAM_ENDPOINT names a
+    dead address; the summary line says the run used an IAM password, and nothing prints the password."""
+    process, url, _ = start_simulator(work, PASSWORD_ENV)
+    try:
+        plan = work / "small.yaml"
+        plan.write_text(plan.read_text().replace("region: cn-north-4", f"region: cn-north-4\niam_endpoint: {url}"))
+        env = {**PASSWORD_ENV, "HUAWEICLOUD_SDK_IAM_ENDPOINT": "http://127.0.0.1:9"}
+        result = cli("apply", "small.yaml", "--no-gate", "--endpoint", url, "--report", "r.jsonl", cwd=work, env=env)
+        assert result.returncode == 0, result.stderr
+        (summary,) = result.stderr.strip().splitlines()
+        assert summary.startswith("apply: 5 targets in ") and ", IAM password): " in summary
+        assert PASSWORD not in result.stdout + result.stderr + (work / "r.jsonl").read_text()
+    finally:
+        stop(process)
+
+
+def test_the_kind_of_credentials_is_said_without_asking(work: Path, aksk_simulator: str) -> None:
+    """Without -v, preview and apply each name the kind of credentials they used (never the secret)."""
+    preview = cli("preview", "small.yaml", "--endpoint", aksk_simulator, cwd=work, env=AKSK_ENV)
+    assert preview.returncode == 0, preview.stderr
+    assert "(read with AK/SK)" in preview.stdout
+    applied = cli(
+        "apply", "small.yaml", "--no-gate", "--endpoint", aksk_simulator, "--report", "r.jsonl", cwd=work, env=AKSK_ENV
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert ", AK/SK): " in applied.stderr
+    assert SK not in preview.stdout + preview.stderr + applied.stdout + applied.stderr
+
+
+def test_quiet_refused_credentials_print_one_line(work: Path, aksk_simulator: str) -> None:
+    """With -q, a refused key is exactly one line on stderr, naming the failure and the kind of credentials."""
+    wrong = {**AKSK_ENV, "HUAWEICLOUD_SDK_SK": "Z" * 40}
+    result = cli(
+        "apply", "small.yaml", "--no-gate", "-q", "--endpoint", aksk_simulator, "--report", "r.jsonl", cwd=work,
+        env=wrong,
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "authentication failed, run stopped: HTTP 401 APIGW.0301" in line and line.endswith("(AK/SK)")
+    assert "Z" * 40 not in line
+
+
 def test_the_official_sdk_accepts_orchestrator_simulate(work: Path, aksk_simulator: str) -> None:
     """GaussDBClient with AK/SK, pointed at `orchestrator simulate`, changes a proxy, lists proxies, reads the job."""
     credentials = core_credentials.BasicCredentials(AK, SK, PROJECT)

@@ -906,3 +906,21 @@ def test_a_numeric_rate_is_close_and_small(value: float) -> None:
     assert rate.count >= 1
     assert 1 <= rate.period <= 1000
     assert rate.per_second == pytest.approx(value, rel=1e-3, abs=1e-3)
+
+
+# --- iam_endpoint (issue 3) -----------------------------------------------------------------------------------
+def test_an_iam_endpoint_is_read_and_checked_like_an_endpoint() -> None:
+    """`iam_endpoint` is an optional https URL (http only on loopback), trailing slash dropped."""
+    assert parse_plan(VALID, path="p.yaml").iam_endpoint is None
+    plan = parse_plan(plan_with("iam_endpoint: https://iam.cn-north-4.myhuaweicloud.com/\n"), path="p.yaml")
+    assert plan.iam_endpoint == "https://iam.cn-north-4.myhuaweicloud.com"
+    assert issues(plan_with("iam_endpoint: http://iam.example.com\n")) == [
+        "p.yaml:6:15: iam_endpoint: invalid endpoint 'http://iam.example.com': plain http is only allowed to "
+        "localhost, 127.0.0.0/8 or ::1; use https"
+    ]
+
+
+def test_a_misspelt_iam_endpoint_is_an_unknown_key_with_a_suggestion() -> None:
+    """A near miss of `iam_endpoint` is refused with a did-you-mean, never silently ignored."""
+    (line,) = issues(plan_with("iam_endpiont: https://iam.example.com\n"))
+    assert line.startswith("p.yaml:6:1: iam_endpiont: unknown key") and "iam_endpoint" in line

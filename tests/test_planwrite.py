@@ -235,6 +235,17 @@ def test_an_endpoint_plan_keeps_its_endpoint(tmp_path: Path) -> None:
     assert plan.endpoint == "http://127.0.0.1:8443" and plan.region is None
 
 
+def test_a_retry_plan_keeps_the_iam_endpoint(tmp_path: Path) -> None:
+    """Where the original plan logs in (`iam_endpoint`) is where its retry plan logs in."""
+    original = parse_plan(
+        f"version: 1\nregion: cn-north-4\niam_endpoint: https://iam.example.com\nproject_id: {PROJECT}\n"
+        f"targets: [{{instance_id: {I1}, proxy_id: {P1}, mode: global}}]\n",
+        path="p.yaml",
+    )
+    text = retry_plan(journal(ReportBuilder("r", digest=original.digest).target(P1, "failed")), original)
+    assert written(text, tmp_path).iam_endpoint == "https://iam.example.com"
+
+
 def test_a_long_plan_name_is_cut_to_stay_valid(tmp_path: Path) -> None:
     """A 64-character plan name still makes a valid name with the -rollback suffix."""
     original = parse_plan(
@@ -268,11 +279,12 @@ def test_the_starter_plan_explains_every_key() -> None:
 def test_the_starter_plans_commented_sections_are_valid_when_uncommented(tmp_path: Path) -> None:
     """Uncommenting the endpoint, window, stop and target project_id lines still gives a valid plan."""
     text = init_plan()
-    text = re.sub(r"^# (endpoint|window|stop)", r"\1", text, flags=re.MULTILINE)
+    text = re.sub(r"^# (endpoint|iam_endpoint|window|stop)", r"\1", text, flags=re.MULTILINE)
     text = re.sub(r"^#   (not_before|not_after|cutoff|max_failures|min_sample):", r"  \1:", text, flags=re.MULTILINE)
     text = text.replace("    # project_id:", "    project_id:")
     plan = written(text, tmp_path)
     assert plan.window is not None and plan.stop is not None and plan.endpoint is not None
+    assert plan.iam_endpoint == "https://iam.cn-north-4.myhuaweicloud.com"
 
 
 # --- from CSV -----------------------------------------------------------------------------------------------------

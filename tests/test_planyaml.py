@@ -161,8 +161,8 @@ def test_an_undefined_alias_is_a_yaml_error() -> None:
 def test_the_top_level_must_be_a_mapping(text: str, got: str) -> None:
     """A document that is not a mapping is one clear issue."""
     assert issues(text) == [
-        "p.yaml:1:1: expected a mapping with the keys version, name, region, endpoint, project_id, limits, "
-        f"retry, jobs, defaults, targets, gate, window, stop, got {got}"
+        "p.yaml:1:1: expected a mapping with the keys version, name, region, endpoint, iam_endpoint, project_id, "
+        f"limits, retry, jobs, defaults, targets, gate, window, stop, got {got}"
     ]
 
 
