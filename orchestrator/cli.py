@@ -43,7 +43,7 @@ exit codes:
   0    all done, or nothing to do
   1    internal error
   2    usage error or invalid plan (nothing was sent)
-  3    finished, but some targets failed or their outcome is unknown
+  3    finished, but some targets failed or their outcome is unknown (report: some need a look)
   4    the preview gate refused the run
   5    the change window is closed or not open yet
   6    stopped by the failure budget

@@ -21,7 +21,15 @@ from .errors import ExitCode, UsageError
 from .journal import Journal, parse_journal
 from .plan import load_plan
 from .planwrite import EmptyPlan, check_same_plan, init_plan, plan_from_csv, retry_plan, rollback_plan
-from .summary import journal_for_summary, make_filters, render_csv, render_json, render_table, summarize
+from .summary import (
+    journal_for_summary,
+    make_filters,
+    needs_a_look,
+    render_csv,
+    render_json,
+    render_table,
+    summarize,
+)
 
 Handler = Callable[[argparse.Namespace], int]
 if TYPE_CHECKING:
@@ -160,10 +168,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             text = retry_plan(journal, plan, sources=[name for name, _ in files], only=filters)
         except EmptyPlan as exc:
             note(args, f"{exc}; no retry plan written")
-            return ExitCode.OK
-        write_file(args.retry_plan, text, "--retry-plan")
-        note(args, f"retry plan written to {args.retry_plan}; next: orchestrator preview {args.retry_plan}")
-    return ExitCode.OK
+        else:
+            write_file(args.retry_plan, text, "--retry-plan")
+            note(args, f"retry plan written to {args.retry_plan}; next: orchestrator preview {args.retry_plan}")
+    # Like apply's: 3 when any target shown is not done (the verdict NEEDS A LOOK), so scripts can test it.
+    return ExitCode.FAILED_TARGETS if needs_a_look(summary) else ExitCode.OK
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

@@ -466,11 +466,16 @@ def _headline(summary: Summary) -> str:
     return f"{files}, {runs}: {what}{summary.total} targets{shown}{bad}"
 
 
+def needs_a_look(summary: Summary) -> list[tuple[str, int]]:
+    """The outcomes (with their counts) of the targets shown that are not done: `report` exits 3 on any."""
+    return [(o, n) for o, n in summary.counts.items() if o not in QUIET_OUTCOMES]
+
+
 def _verdict(summary: Summary) -> str:
     """The one line to read first."""
     if not summary.rows:
         return "nothing to report"
-    look = [(o, n) for o, n in summary.counts.items() if o not in QUIET_OUTCOMES]
+    look = needs_a_look(summary)
     if look:
         return "NEEDS A LOOK: " + ", ".join(f"{n} {o}" for o, n in look)
     if summary.dry_run:

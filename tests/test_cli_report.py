@@ -98,9 +98,24 @@ def test_report_prints_the_table_of_a_run_and_the_run_it_resumed(
 ) -> None:
     """`report two.jsonl` reads one.jsonl too (named in run_started.resumes) and says so on stderr."""
     result = run(capsys, "report", "two.jsonl")
-    assert result.code == 0
+    assert result.code == 3  # like apply's: some targets are not done
     assert result.out.splitlines()[:2] == ["2 reports, 2 runs: 6 targets", "NEEDS A LOOK: 2 failed"]
     assert result.err == "orchestrator: also reading the reports these runs resumed: one.jsonl\n"
+
+
+def test_report_exits_3_only_while_a_target_shown_needs_a_look(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The exit code follows the verdict: 3 for NEEDS A LOOK (in every format), 0 once every target shown is
+    done, whether the reports are all done or the filters show only the done ones."""
+    assert run(capsys, "report", "two.jsonl", "--format", "json", "-q").code == 3
+    shown_done = run(capsys, "report", "two.jsonl", "--outcome", "submitted", "--outcome", "unchanged")
+    assert shown_done.code == 0 and "ok: every target is done" in shown_done.out
+    done = ReportBuilder("done")
+    for instance, proxy in ((I1, P1), (I1, P2), (I1, P3), (I2, P4), (I2, P5), (I3, P6)):
+        done.target(proxy, "submitted", instance=instance)
+    Path("done.jsonl").write_text(done.text())
+    assert run(capsys, "report", "done.jsonl", "--format", "csv").code == 0
 
 
 def test_report_json_and_csv_are_clean_on_stdout(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,14 +153,14 @@ def test_torn_lines_are_warned_about_on_stderr(workdir: Path, capsys: pytest.Cap
     with open("one.jsonl", "a") as handle:
         handle.write('{"event": "tar')
     result = run(capsys, "report", "one.jsonl")
-    assert result.code == 0 and "6 targets" in result.out
+    assert result.code == 3 and "6 targets" in result.out
     assert "orchestrator: warning: one.jsonl:9: torn last line" in result.err
 
 
 def test_report_writes_a_retry_plan(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--retry-plan with --plan writes a valid plan of the targets still to do, and says what to run next."""
     result = run(capsys, "report", "two.jsonl", "--retry-plan", "retry.yaml", "--plan", "plans/wave1.yaml")
-    assert result.code == 0
+    assert result.code == 3  # the plan is written; the reports still need a look
     plan = load_plan("retry.yaml")
     assert {t.key for t in plan.targets} == {(PROJECT, I2, P5), (PROJECT, I3, P6)}
     assert "retry plan written to retry.yaml; next: orchestrator preview retry.yaml" in result.err
@@ -164,7 +179,7 @@ def test_a_retry_plan_is_not_overwritten_without_force(workdir: Path, capsys: py
     assert result.code == 2 and "--retry-plan: retry.yaml exists; pass --force to overwrite it" in result.err
     assert Path("retry.yaml").read_text() == "mine\n" and result.out == ""
     result = run(capsys, "report", "two.jsonl", "--retry-plan", "retry.yaml", "--plan", "plans/wave1.yaml", "--force")
-    assert result.code == 0 and load_plan("retry.yaml").targets
+    assert result.code == 3 and load_plan("retry.yaml").targets
 
 
 @pytest.mark.parametrize(
@@ -206,7 +221,7 @@ def test_nothing_to_retry_writes_no_plan_and_exits_0(workdir: Path, capsys: pyte
 def test_report_writes_an_html_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--html writes the HTML report beside the table on stdout."""
     result = run(capsys, "report", "two.jsonl", "--html", "wave1.html")
-    assert result.code == 0 and "NEEDS A LOOK" in result.out
+    assert result.code == 3 and "NEEDS A LOOK" in result.out
     html = Path("wave1.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and P6 in html
     assert "HTML report written to wave1.html" in result.err
