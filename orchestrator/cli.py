@@ -404,8 +404,18 @@ def progress_for(args: argparse.Namespace, plan: Plan) -> Progress | None:
 
 
 def lock_owner() -> str:
-    user = os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid())
-    return f"{user}: orchestrator {' '.join(sys.argv[1:3])}"
+    return f"{user_name()}: orchestrator {' '.join(sys.argv[1:3])}"
+
+
+def user_name() -> str:
+    """Who runs this: $USER or $LOGNAME, else the account of the uid (cron may set neither), else the uid."""
+    import pwd
+
+    try:
+        account = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid without an account, as in some containers
+        account = f"uid {os.getuid()}"
+    return os.environ.get("USER") or os.environ.get("LOGNAME") or account
 
 
 def write_preview(

@@ -120,6 +120,8 @@ class _FleetReader:
             self.issue(line, "", f"{len(row)} cells, but the header has {width} columns")
             return None
         cells = {name: (row[index].strip() if index < len(row) else "") for name, index in self.columns.items()}
+        if cells["proxy_id"].lower() == ALL_PROXIES:  # a spreadsheet's "ALL", like its "Global": case is not meant
+            cells["proxy_id"] = ALL_PROXIES
         before = len(self.issues)
         for name in REQUIRED_COLUMNS:
             if not cells[name]:

@@ -232,3 +232,17 @@ def test_wrong_token_stops_the_run_with_exit_2(work: Path, simulator: str) -> No
     assert {t["outcome"] for t in targets} == {"not_started"}
     assert all("APIGW.0301" in t["note"] for t in targets)
     assert wrong not in result.stdout + result.stderr + (work / "r.jsonl").read_text()
+
+
+def test_the_lock_owner_is_named_even_when_cron_sets_no_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without $USER and $LOGNAME (a bare cron environment) the lock names the uid's account, not a number."""
+    import os
+    import pwd
+
+    from orchestrator.cli import user_name
+
+    monkeypatch.delenv("USER", raising=False)
+    monkeypatch.delenv("LOGNAME", raising=False)
+    assert user_name() == pwd.getpwuid(os.getuid()).pw_name
+    monkeypatch.setenv("LOGNAME", "ops-cron")
+    assert user_name() == "ops-cron"

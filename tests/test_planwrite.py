@@ -303,6 +303,12 @@ def test_a_plain_csv_becomes_a_plan() -> None:
     assert plan.region == "cn-north-4" and plan.project_id == PROJECT
 
 
+def test_all_and_modes_are_read_in_any_case() -> None:
+    """A spreadsheet's `ALL` and `Global` mean `all` and `global`: the plan gets the lower-case spelling."""
+    plan = from_csv(f"instance_id,proxy_id,mode\n{I1},ALL,Global\n{I2},All,EVENTUAL\n")
+    assert [(t.proxy_id, t.mode) for t in plan.targets] == [("all", "global"), ("all", "eventual")]
+
+
 def test_a_spreadsheet_export_is_read_as_it_comes() -> None:
     """BOM, CRLF, blank lines, spaces, column order, header case, extra columns and ';' are all fine."""
     text = (
