@@ -19,8 +19,8 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, TextIO
+from dataclasses import dataclass, fields
+from typing import Any, Final, TextIO
 
 import structlog
 from structlog.typing import EventDict, WrappedLogger
@@ -67,9 +67,13 @@ class TargetOutcome:
     verified: bool | None = None  # --wait: the proxy read back at its goal after the job
 
     def record(self) -> dict[str, Any]:
-        fields = asdict(self)
-        fields["outcome"] = self.outcome.value
-        return fields
+        # Every field is a str, int, bool, None or StrEnum: no deep copy needed (asdict's was 30% of a line).
+        line = {name: getattr(self, name) for name in _OUTCOME_FIELDS}
+        line["outcome"] = self.outcome.value
+        return line
+
+
+_OUTCOME_FIELDS: Final = tuple(f.name for f in fields(TargetOutcome))
 
 
 @dataclass(slots=True)
@@ -119,12 +123,13 @@ class SecretRedactor:
         else:
             fixed = tuple(secrets)
             self._source = lambda: fixed
+        self._current: tuple[str, ...] = ()
         self._scrubber = Scrubber(())
 
     def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-        current = tuple(s for s in self._source() if len(s) >= 4)
-        if set(current) != set(self._scrubber.secrets):  # an IAM token appeared or was refreshed
-            self._scrubber = Scrubber(current)
+        current = tuple(self._source())
+        if current != self._current:  # an IAM token appeared or was refreshed
+            self._current, self._scrubber = current, Scrubber(current)
         if not self._scrubber.secrets:
             return event_dict
         return {k: self._scrub(v) for k, v in event_dict.items()}
