@@ -7,7 +7,8 @@ complete set wins; a half-set one is an error, never skipped):
 1. AK/SK: `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK` (+ optional `HUAWEICLOUD_SDK_SECURITY_TOKEN`,
    `HUAWEICLOUD_SDK_PROJECT_ID`), else the SDK credentials file, section `[basic]`, keys `ak`, `sk`,
    `security_token`, `project_id` (path from `HUAWEICLOUD_SDK_CREDENTIALS_FILE`, default
-   `~/.huaweicloud/credentials`);
+   `~/.huaweicloud/credentials`; a default file without `[basic]` is passed over, a named one is an error;
+   `project_id` is checked like a plan's);
 2. an IAM token: `HUAWEICLOUD_AUTH_TOKEN`;
 3. an IAM password: `HUAWEICLOUD_USERNAME` + `HUAWEICLOUD_PASSWORD` + `HUAWEICLOUD_DOMAIN_NAME`.
 
@@ -18,12 +19,14 @@ message; the AK is shown as its first and last four characters.
 from __future__ import annotations
 
 import configparser
+import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
 from orchestrator.errors import UsageError
+from orchestrator.plan import ID_ALLOWED, PROJECT_ID_RE
 
 __all__ = [
     "DEFAULT_CREDENTIALS_FILE",
@@ -178,32 +181,70 @@ def _aksk_from_file(env: Mapping[str, str], read_file: Callable[[str], str | Non
             raise UsageError(f"{ENV_CREDENTIALS_FILE} names {path}, which does not exist or cannot be read")
         return None
     section = _parse_section(text, path)
-    keys = _complete({"ak": section.get("ak"), "sk": section.get("sk")}, f" in [{_FILE_SECTION}] of {path}")
+    # The default file may serve other tools (other sections only): passed over. A file named on purpose must
+    # serve us, and a [basic] section that is there but half-set is a mistake wherever the file is.
+    if section is None:
+        if explicit:
+            raise UsageError(f"credentials file {path} has no [{_FILE_SECTION}] section, where ak and sk are read")
+        return None
+    where = f" in [{_FILE_SECTION}] of {path}"
+    keys = _complete({"ak": section.get("ak"), "sk": section.get("sk")}, where)
+    token = section.get("security_token")
     if keys is None:
+        if token is not None:
+            raise UsageError(f"incomplete credentials{where}: security_token is set but ak and sk are not")
         if explicit:
             raise UsageError(f"credentials file {path} has no ak and sk in its [{_FILE_SECTION}] section")
         return None
-    return AkSkCredentials(
-        keys["ak"], keys["sk"], section.get("security_token"), section.get("project_id"), source=path
-    )
+    project_id = section.get("project_id")
+    if project_id is not None and not PROJECT_ID_RE.fullmatch(project_id):
+        # Not echoed: a value pasted into the wrong line may be a secret.
+        raise UsageError(
+            f"invalid project_id{where} (value not shown, {len(project_id)} characters); "
+            f"allowed: {ID_ALLOWED['project_id']}"
+        )
+    return AkSkCredentials(keys["ak"], keys["sk"], token, project_id, source=path)
 
 
-def _parse_section(text: str, path: str) -> dict[str, str]:
-    """The non-empty values of the `[basic]` section, trimmed; empty if there is no such section."""
-    # No interpolation: a '%' in a secret key is just a character. Parser errors quote the offending line,
-    # which may hold a secret, so only the line number is passed on.
+# Why a file is not INI, said without quoting it: the parser's own messages quote the line, which may hold a
+# secret. Subclasses first.
+_INI_PROBLEMS: Final[tuple[tuple[type[configparser.Error], str], ...]] = (
+    (configparser.MissingSectionHeaderError, "a key before the first [section] header"),
+    (configparser.DuplicateSectionError, "a section given twice"),
+    (configparser.DuplicateOptionError, "a key given twice in its section"),
+    (configparser.ParsingError, "not a [section] header, a key = value line or a comment"),
+)
+
+
+def _parse_section(text: str, path: str) -> dict[str, str] | None:
+    """The non-empty values of the `[basic]` section, trimmed; None if there is no such section."""
+    # Read as the SDK reads it (a text-mode file: \n, \r\n and \r all end a line), and also past the byte
+    # order mark an editor on Windows may put first, which the SDK would choke on. No interpolation: a '%' in
+    # a secret key is just a character.
+    lines = io.StringIO(text.removeprefix("\ufeff"), newline=None)
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read_string(text, source=path)
+        parser.read_file(lines, source=path)
+        problem = None
     except configparser.Error as error:
-        line = getattr(error, "lineno", None)
-        if isinstance(error, configparser.ParsingError) and error.errors:
-            line = error.errors[0][0]
-        at = f" (line {line})" if line is not None else ""
-        raise UsageError(f"credentials file {path} is not a valid INI file{at}") from None
+        problem = _ini_problem(error)
+    if problem is not None:
+        # Raised outside the handler so that not even __context__ carries the parser's error and its quote.
+        raise UsageError(f"credentials file {path} is not a valid INI file ({problem})") from None
     if not parser.has_section(_FILE_SECTION):
-        return {}
+        return None
     return {key: value.strip() for key, value in parser.items(_FILE_SECTION) if value.strip()}
+
+
+def _ini_problem(error: configparser.Error) -> str:
+    """Where and what, from the error's attributes only (never its message)."""
+    what = next((text for kind, text in _INI_PROBLEMS if isinstance(error, kind)), "unreadable")
+    # MissingSectionHeaderError is a ParsingError without `errors` before Python 3.12; duplicates have `lineno`.
+    line = getattr(error, "lineno", None)
+    errors = getattr(error, "errors", None)
+    if line is None and errors:
+        line = errors[0][0]
+    return f"line {line}: {what}" if isinstance(line, int) else what
 
 
 def _token_from_env(env: Mapping[str, str]) -> TokenCredentials | None:

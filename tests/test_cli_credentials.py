@@ -205,3 +205,30 @@ def test_the_official_sdk_accepts_orchestrator_simulate(work: Path, aksk_simulat
     assert PROXY in [element.proxy.pool_id for element in listing.proxy_list]
     job = client.show_gauss_my_sql_job_info(gaussdb.ShowGaussMySqlJobInfoRequest(id=job_id)).job
     assert job.id == job_id and job.status in ("Running", "Completed")
+
+
+def test_credentials_file_without_header_is_one_error_line(work: Path) -> None:
+    """A credentials file with no [section] header is an exit-2 error naming the file and line, even with -vv:
+    no traceback, no line of the file."""
+    (work / ".huaweicloud").mkdir()
+    (work / ".huaweicloud" / "credentials").write_text(f"sk = {SK}\nak = {AK}\n")
+    result = cli("validate", "small.yaml", "--credentials", "-vv", "--endpoint", "http://127.0.0.1:9", cwd=work)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert errors == [
+        "orchestrator: error: credentials file ~/.huaweicloud/credentials is not a valid INI file "
+        "(line 1: a key before the first [section] header)"
+    ]
+    assert "Traceback" not in result.stderr
+    assert SK not in result.stdout + result.stderr
+
+
+def test_credentials_file_from_windows_works(work: Path, aksk_simulator: str) -> None:
+    """A credentials file with a UTF-8 byte order mark and CRLF line endings gives working AK/SK credentials."""
+    (work / ".huaweicloud").mkdir()
+    text = f"\ufeff[basic]\r\nak = {AK}\r\nsk = {SK}\r\nproject_id = {PROJECT}\r\n"
+    (work / ".huaweicloud" / "credentials").write_bytes(text.encode())
+    result = cli("validate", "small.yaml", "--credentials", "--endpoint", aksk_simulator, cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "credentials work: AK/SK" in result.stdout
+    assert SK not in result.stdout + result.stderr

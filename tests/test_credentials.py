@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,7 @@ PASSWORD_ENV = {
     "HUAWEICLOUD_PASSWORD": PASSWORD,
     "HUAWEICLOUD_DOMAIN_NAME": "acme",
 }
+PROJECT = "619d3e78f61b4be68bc5aa0b59edcf7b"
 FILE_AK = "FILEAKEXAMPLE1111111"
 FILE_SK = "FILESK%with%percent1111111111111111111"
 CREDENTIALS_FILE = f"""
@@ -50,6 +52,11 @@ sk = ignored
 def files(contents: dict[str, str]) -> Callable[[str], str | None]:
     """A file reader over a dict of path -> text."""
     return contents.get
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in (SK, TOKEN, PASSWORD, FILE_SK):
+        assert secret not in text
 
 
 def usage_error(env: dict[str, str], read_file: Callable[[str], str | None] | None = None) -> str:
@@ -191,14 +198,97 @@ def test_named_credentials_file_must_exist() -> None:
 def test_named_credentials_file_must_hold_keys() -> None:
     """A named credentials file without ak and sk in [basic] is an error, not silently skipped."""
     env = {"HUAWEICLOUD_SDK_CREDENTIALS_FILE": "/c", **TOKEN_ENV}
-    assert "no ak and sk" in usage_error(env, files({"/c": "[global]\nak = a\n"}))
+    message = usage_error(env, files({"/c": f"[basic]\nproject_id = {PROJECT}\n[global]\nak = a\n"}))
+    assert message == "credentials file /c has no ak and sk in its [basic] section"
 
 
-def test_malformed_credentials_file_hides_the_offending_line() -> None:
-    """An unparseable credentials file is reported by line number, without quoting the line's secret."""
-    text = f"[basic]\nak = {AK}\n{SK}\n"
-    message = usage_error({}, files({DEFAULT_CREDENTIALS_FILE: text}))
-    assert message == f"credentials file {DEFAULT_CREDENTIALS_FILE} is not a valid INI file (line 3)"
+def test_named_credentials_file_must_have_a_basic_section() -> None:
+    """A named credentials file whose only section is not [basic] is an error saying so, on one line."""
+    env = {"HUAWEICLOUD_SDK_CREDENTIALS_FILE": "/c", **TOKEN_ENV}
+    message = usage_error(env, files({"/c": f"[default]\nak = {AK}\nsk = {SK}\nsecurity_token = {TOKEN}\n"}))
+    assert message == "credentials file /c has no [basic] section, where ak and sk are read"
+    assert_no_secret(message)
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_security_token_alone_in_the_file_is_incomplete(explicit: bool) -> None:
+    """A [basic] section with a security token but no ak and sk is a half-set error, even in the default file."""
+    path = "/c" if explicit else DEFAULT_CREDENTIALS_FILE
+    env = {"HUAWEICLOUD_SDK_CREDENTIALS_FILE": path} if explicit else {}
+    message = usage_error({**env, **TOKEN_ENV}, files({path: f"[basic]\nsecurity_token = {TOKEN}\n"}))
+    assert message == f"incomplete credentials in [basic] of {path}: security_token is set but ak and sk are not"
+    assert_no_secret(message)
+
+
+def test_default_file_with_an_empty_basic_section_is_skipped() -> None:
+    """A default credentials file whose [basic] holds no key, or only a project id, is passed over."""
+    for text in ("[basic]\n", f"[basic]\nproject_id = {PROJECT}\nak =\n"):
+        assert isinstance(discover_credentials(TOKEN_ENV, files({DEFAULT_CREDENTIALS_FILE: text})), TokenCredentials)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (f"[basic]\nak = {AK}\n{SK}\n", "line 3: not a [section] header, a key = value line or a comment"),
+        (f"sk = {SK}\nak = {AK}\n", "line 1: a key before the first [section] header"),
+        (f"\n# keys\nsk = {SK}\n[basic]\n", "line 3: a key before the first [section] header"),
+        (f"[basic]\nsk = {SK}\nsk = {SK}\n", "line 3: a key given twice in its section"),
+        (f"[basic]\nsk = {SK}\n[basic]\nsecurity_token = {TOKEN}\n", "line 3: a section given twice"),
+        (f"[basic]\r\nak = {AK}\r\n{SK}\r\n", "line 3: not a [section] header, a key = value line or a comment"),
+    ],
+    ids=["bare line", "no header", "no header after a comment", "key twice", "section twice", "bare line, CRLF"],
+)
+def test_malformed_credentials_file_hides_the_offending_line(text: str, problem: str) -> None:
+    """An unparseable credentials file is a one-line UsageError giving the line number and the kind of mistake;
+    neither the message nor the exception chain (what -vv would print) quotes the file."""
+    with pytest.raises(UsageError) as info:
+        discover_credentials(TOKEN_ENV, files({DEFAULT_CREDENTIALS_FILE: text}))
+    assert str(info.value) == f"credentials file {DEFAULT_CREDENTIALS_FILE} is not a valid INI file ({problem})"
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+    everything = "".join(traceback.format_exception(info.value)) + repr(info.value)
+    assert_no_secret(everything)
+    assert AK not in everything
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r", "\n"])
+@pytest.mark.parametrize("bom", ["\ufeff", ""])
+def test_file_from_a_windows_editor_is_read(bom: str, newline: str) -> None:
+    """A byte order mark is skipped and any line ending (CRLF, CR, LF) ends a line, as a text-mode read does."""
+    text = bom + newline.join(["[basic]", f"ak = {AK}", f"sk = {SK}", f"project_id = {PROJECT}", ""])
+    creds = discover_credentials({}, files({DEFAULT_CREDENTIALS_FILE: text}))
+    assert creds == AkSkCredentials(AK, SK, None, PROJECT, source=DEFAULT_CREDENTIALS_FILE)
+
+
+def test_real_file_with_bom_and_crlf_is_read(tmp_path: Path) -> None:
+    """The real reader and the parser together accept a UTF-8 file with a BOM and CRLF line endings."""
+    path = tmp_path / "credentials"
+    path.write_bytes(f"\ufeff[basic]\r\nak = {AK}\r\nsk = {SK}\r\nsecurity_token = {TOKEN}\r\n".encode())
+    creds = discover_credentials({"HUAWEICLOUD_SDK_CREDENTIALS_FILE": str(path)}, read_text_file)
+    assert creds == AkSkCredentials(AK, SK, TOKEN, None, source=str(path))
+
+
+@pytest.mark.parametrize(
+    "project_id",
+    [
+        "../../etc",
+        PROJECT[:-1],
+        PROJECT + "0",
+        PROJECT[:-1] + "/",
+        PROJECT[:-1] + "\u00e9",
+        f"{PROJECT[:16]} {PROJECT[16:]}",
+    ],
+)
+def test_file_project_id_is_checked_like_a_plans(project_id: str) -> None:
+    """A project_id in the file that is not 32 letters or digits is an error naming the file and the key, quoting
+    no value from the file."""
+    text = f"[basic]\nak = {AK}\nsk = {SK}\nsecurity_token = {TOKEN}\nproject_id = {project_id}\n"
+    message = usage_error(TOKEN_ENV, files({DEFAULT_CREDENTIALS_FILE: text}))
+    assert message.startswith(f"invalid project_id in [basic] of {DEFAULT_CREDENTIALS_FILE} (value not shown, ")
+    assert message.endswith("allowed: 32 letters or digits")
+    assert project_id.strip() not in message
+    assert_no_secret(message)
+    assert "\n" not in message
 
 
 def test_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
