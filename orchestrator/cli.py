@@ -30,7 +30,7 @@ from .journal import read_journal
 from .lock import hold_locks, lock_paths
 from .plan import Plan, load_plan
 from .preview import Action, Step, render_table, summarize
-from .redact import scrub
+from .redact import Scrubber, scrub_tree
 from .report import FAILING_OUTCOMES, Outcome, SecretRedactor, TargetOutcome
 from .run import RunOptions, RunResult, execute
 
@@ -51,7 +51,10 @@ exit codes:
   130  interrupted (SIGINT)   143  terminated (SIGTERM)
 """
 
-IAM_HELP = f"IAM endpoint for a password login (default: ${IAM_ENDPOINT_ENV}, else the plan region's)"
+IAM_HELP = (
+    f"IAM endpoint for a password login (default: the plan's iam_endpoint, else ${IAM_ENDPOINT_ENV}, "
+    "else the plan region's)"
+)
 log = structlog.get_logger("orchestrator")
 EXTRA_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 # A lock's lease: the run renews it every third of this; a holder silent for longer is taken over.
@@ -98,16 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also check the credentials in the environment with one read-only call (a proxy listing)",
     )
     p.add_argument("--endpoint", help="service endpoint URL (default: the plan's endpoint, or its region's)")
-    p.add_argument(
-        "--iam-endpoint", help=f"IAM endpoint for password login (default: ${IAM_ENDPOINT_ENV}, or the region's)"
-    )
+    p.add_argument("--iam-endpoint", help=IAM_HELP)
 
     def run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("plan")
         p.add_argument("--endpoint", help="service endpoint URL (default: the plan's endpoint, or its region's)")
-        p.add_argument(
-            "--iam-endpoint", help=f"IAM endpoint for password login (default: ${IAM_ENDPOINT_ENV}, or the region's)"
-        )
+        p.add_argument("--iam-endpoint", help=IAM_HELP)
         p.add_argument("--report", help="report file (JSON lines; '-' for stdout); appended to if it exists")
         p.add_argument("--simulate", action="store_true", help="run against a built-in simulator seeded with the plan")
         p.add_argument(
@@ -238,8 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
 SECRET_SOURCES: list[Callable[[], Iterable[str]]] = []
 
 
+def current_scrubber() -> Scrubber:
+    return Scrubber(secret for source in SECRET_SOURCES for secret in source())
+
+
 def redact(text: str) -> str:
-    return scrub(text, (secret for source in SECRET_SOURCES for secret in source()))
+    return current_scrubber()(text)
 
 
 def configure_logging(verbosity: int, quiet: bool, log_format: str = "text") -> None:
@@ -339,6 +342,9 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
         if dry_run:
             options = RunOptions(command=args.command, dry_run=True, report_path=report_path)
             result = await execute(plan, conn, options, on_outcome=warn)
+            if result.auth_failure is not None:  # nothing was read: no preview to approve, one line to say why
+                print(redact(auth_failure_line(result, credentials)), file=sys.stderr)
+                return result.exit_code
             write_preview(args, plan, conn.identity, result, now, credentials)
             return result.exit_code
         if args.metrics_file:
@@ -376,12 +382,12 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
             result = await execute(plan, conn, options, on_outcome=warn)
     if getattr(args, "metrics_file", None):
         write_run_metrics(args.metrics_file, plan, result)
-    if result.auth_failure is not None:  # with -q, this is the one line of the failure
-        line = f"orchestrator: error: authentication failed, run stopped: {result.auth_failure} ({credentials})"
-        print(redact(line), file=sys.stderr)
-    if not args.quiet or (result.exit_code and result.auth_failure is None):
-        print_summary(result, report_path, args.quiet, credentials=credentials)
+    print_result(result, report_path, args.quiet, "apply", credentials)
     return result.exit_code
+
+
+def auth_failure_line(result: RunResult, credentials: str) -> str:
+    return f"orchestrator: error: authentication failed, run stopped: {result.auth_failure} ({credentials})"
 
 
 def write_run_metrics(path: str, plan: Plan, result: RunResult) -> None:
@@ -421,21 +427,29 @@ def user_name() -> str:
 def write_preview(
     args: argparse.Namespace, plan: Plan, endpoint: str, result: RunResult, now: datetime, credentials: str
 ) -> None:
+    """The preview's table and counts (unless -q; with -q, the count line alone when something went wrong) and
+    its file, scrubbed of secrets like the report: it is the file that goes round for approval."""
     steps = result.steps
     counts = summarize(steps)
     unreadable = [o for o in result.failing if o.error_code != "proxy_not_found"]
+    not_read = result.count(Outcome.NOT_STARTED)
     estimate = estimate_seconds(plan, None)
     document = preview_document(plan, endpoint, steps, unreadable, now, estimate)
-    if not args.quiet:
+    count_line = (
+        f"preview: {counts['change']} to change, {counts['unchanged']} already at their goal, "
+        f"{counts['missing']} not found, {document['counts']['unreadable']} cannot be read"
+        + (f", {not_read} not read (the run stopped)" if not_read else "")
+        + f" (read with {credentials})"
+    )
+    if args.quiet:
+        if result.exit_code and not not_read:
+            print(redact(count_line), file=sys.stderr)
+    else:
         for line in render_table(steps, show_unchanged=getattr(args, "show_unchanged", False)):
             print(line)
         for o in unreadable:
             print(redact(f"  ! {o.instance_id}/{o.proxy_id}  cannot be read: {o.error_code}: {o.error_msg}"))
-        print(
-            f"preview: {counts['change']} to change, {counts['unchanged']} already at their goal, "
-            f"{counts['missing']} not found, {document['counts']['unreadable']} cannot be read "
-            f"(read with {credentials})"
-        )
+        print(count_line)
         window = document["window"]
         if window is not None and window["fits"] is False:
             print(
@@ -443,7 +457,13 @@ def write_preview(
                 f"({window['last_start']}); apply will refuse it without --allow-partial"
             )
     out = getattr(args, "out", None) or f"{os.path.splitext(plan.path)[0]}.preview.json"
-    atomic_write(out, json.dumps(document, indent=1) + "\n")
+    if not_read:  # a preview that did not read every target approves nothing
+        print(
+            f"orchestrator: error: no preview written: the run stopped before reading {not_read} targets",
+            file=sys.stderr,
+        )
+        return
+    atomic_write(out, json.dumps(scrub_tree(document, current_scrubber()), indent=1) + "\n")
     if not args.quiet:
         endpoint_option = f" --endpoint {args.endpoint}" if getattr(args, "endpoint", None) else ""
         approve = f"orchestrator apply {plan.path}{endpoint_option} --approved {out}"
@@ -459,6 +479,9 @@ def atomic_write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+LOGGED_TARGETS = 10  # targets that need a look listed in the end summary when stderr is not a terminal
+
+
 def print_summary(
     result: RunResult, report_path: str | None, quiet: bool, verb: str = "apply", credentials: str = ""
 ) -> None:
@@ -469,27 +492,39 @@ def print_summary(
     parts = ", ".join(f"{result.count(o)} {o.value}" for o in Outcome if result.count(o))
     where = f"; report: {report_path}" if report_path and report_path != "-" else ""
     total = len(result.latest)
-    rate = result.finished.get("requests", {}).get("calls", 0) / max(result.duration_s, 1e-9)
-    how = f"{rate:.1f} calls/s" + (f", {credentials}" if credentials else "")
+    rate = result.wire / max(result.duration_s, 1e-9)
+    how = f"{rate:.1f} requests/s" + (f", {credentials}" if credentials else "")
     print(
         f"{verb}: {total} targets in {result.duration_s:.1f}s ({how}): {parts or 'nothing to do'}{where}",
         file=sys.stderr,
     )
     if quiet or not result.failing:
         return
+    # On a terminal the whole list; in a log (cron), the first few: the report has them all.
+    shown = None if sys.stderr.isatty() else LOGGED_TARGETS
     if report_path and report_path != "-" and os.path.exists(report_path):
         from .summary import journal_for_summary, render_table, summarize
 
         with open(report_path, "rb") as handle:  # this run's lines only: the file may hold earlier runs
             mine = b"".join(line for line in handle if result.run_id.encode() in line)
-        table = render_table(summarize(journal_for_summary([(report_path, mine)])))
+        table = render_table(summarize(journal_for_summary([(report_path, mine)])), max_targets=shown)
         print(redact(table), file=sys.stderr, end="")
         return
-    for o in result.failing:
+    for o in result.failing[:shown]:
         line = (
             f"  {o.outcome.value}: {o.instance_id}/{o.proxy_id}: {o.http_status or '-'} {o.error_code}: {o.error_msg}"
         )
         print(redact(line), file=sys.stderr)
+    if shown is not None and len(result.failing) > shown:
+        print(f"  ... and {len(result.failing) - shown} more", file=sys.stderr)
+
+
+def print_result(result: RunResult, report_path: str | None, quiet: bool, verb: str, credentials: str) -> None:
+    """What a run says at its end: refused credentials in one line, then (unless -q) the summary."""
+    if result.auth_failure is not None:  # with -q, this is the one line of the failure
+        print(redact(auth_failure_line(result, credentials)), file=sys.stderr)
+    if not quiet or (result.exit_code and result.auth_failure is None):
+        print_summary(result, report_path, quiet, verb=verb, credentials=credentials)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -571,9 +606,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     report_path = args.report or default_report_path(plan, now)
     args.simulate = False
 
-    async def follow() -> RunResult:
+    async def follow() -> tuple[RunResult, str]:
         async with connection(plan, overrides(args), os.environ, read_text_file) as conn:
             SECRET_SOURCES.append(conn.auth.secrets)
+            log.info("connecting", credentials=conn.auth.describe(), endpoint=conn.endpoint)
             options = RunOptions(
                 command="jobs",
                 report_path=report_path,
@@ -581,14 +617,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                 handle_signals=True,
                 work=lambda engine: engine.follow(recorded, wait=args.wait),
             )
-            return await execute(plan, conn, options)
+            return await execute(plan, conn, options), KIND_LABELS.get(conn.auth.kind, conn.auth.kind)
 
-    result = asyncio.run(follow())
-    if not args.quiet or result.exit_code:
-        print_summary(result, report_path, args.quiet, verb="jobs")
-        running = len(recorded) - len(result.latest)
-        if running and not args.quiet:
-            print(f"  {running} jobs still in progress: run again later, or with --wait", file=sys.stderr)
+    result, credentials = asyncio.run(follow())
+    print_result(result, report_path, args.quiet, "jobs", credentials)
+    running = len(recorded) - len(result.latest)
+    if running and not args.quiet:
+        print(f"  {running} jobs still in progress: run again later, or with --wait", file=sys.stderr)
     return result.exit_code
 
 
@@ -616,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.SIGINT)
     except Exception as exc:  # a bug: one line, and the traceback only when asked for
         if args.verbose >= 2:
-            traceback.print_exc()
+            print(redact(traceback.format_exc()), file=sys.stderr, end="")
         print(
             f"orchestrator: internal error: {type(exc).__name__}: {redact(str(exc))} (run with -vv for details)",
             file=sys.stderr,

@@ -51,6 +51,14 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
+
+
+def without_userinfo(url: str) -> str:
+    """`url` fit to quote in a message: a user:password@ part (which check_endpoint refuses) is masked."""
+    return _USERINFO.sub("***@", url)
+
+
 def check_endpoint(url: str) -> str:
     """Return `url` as `scheme://host[:port]` or raise ValueError saying what is wrong with it.
 
@@ -62,10 +70,10 @@ def check_endpoint(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. an unbalanced [ in an IPv6 host
-        raise ValueError(f"the endpoint is not a valid URL: {url[:40]!r}") from None
+        raise ValueError(f"the endpoint is not a valid URL: {without_userinfo(url)[:40]!r}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
-        raise ValueError(f"the endpoint must start with https://, got {url[:40]!r}")
+        raise ValueError(f"the endpoint must start with https://, got {without_userinfo(url)[:40]!r}")
     if "@" in parts.netloc:
         raise ValueError("the endpoint must not contain user:password@ (use credentials, not the URL)")
     host = parts.hostname or ""

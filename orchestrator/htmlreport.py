@@ -29,6 +29,7 @@ from .summary import (
     TargetRow,
     format_duration,
     format_time,
+    sent,
     traffic_line,
 )
 
@@ -155,8 +156,8 @@ def _runs(runs: Sequence[RunInfo]) -> str:
     rows = []
     for run in runs:
         rate = ""
-        if run.requests.get("calls") is not None and run.duration_s:
-            rate = f"{run.requests['calls'] / run.duration_s:.2f}/s"
+        if run.requests and run.duration_s:
+            rate = f"{sent(run.requests) / run.duration_s:.2f}/s"
         note = (
             "no run_finished line: killed, or still running"
             if not run.finished
@@ -177,7 +178,7 @@ def _runs(runs: Sequence[RunInfo]) -> str:
         rows.append("<tr>" + "".join(cells) + "</tr>")
     head = "".join(
         f"<th>{h}</th>"
-        for h in ("run", "started", "command", "duration", "calls", "calls/s", "limit", "exit", "note", "report")
+        for h in ("run", "started", "command", "duration", "calls", "sent/s", "limit", "exit", "note", "report")
     )
     return f"<h2>Runs</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -257,10 +258,10 @@ def _chart(run: RunInfo, settled: Sequence[Settled], start: datetime) -> str:
         f'<line x1="{_PAD}" y1="{_HEIGHT - _PAD}" x2="{_WIDTH - _PAD}" y2="{_HEIGHT - _PAD}" stroke="#555"/>',
     ]
     rate = ""
-    if run.requests.get("calls") is not None and run.duration_s:
+    if run.requests and run.duration_s:
         limit = f", limit {run.rate_limit}" if run.rate_limit else ""
-        rate = f": {run.requests['calls']} calls in {format_duration(run.duration_s)}, "
-        rate += f"{run.requests['calls'] / run.duration_s:.2f} calls/s on average{limit}"
+        rate = f": {sent(run.requests)} requests sent in {format_duration(run.duration_s)}, "
+        rate += f"{sent(run.requests) / run.duration_s:.2f}/s on average{limit}"
     caption = f"run {run.run_id[:8]}{rate}; {len(settled)} targets settled, bars of {size}s"
     label = f"Targets settled per {size} seconds during run {run.run_id}"
     return (

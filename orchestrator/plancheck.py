@@ -17,7 +17,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
-from orchestrator.endpoints import KNOWN_REGIONS, REGION_RE, check_endpoint
+from orchestrator.endpoints import KNOWN_REGIONS, REGION_RE, check_endpoint, without_userinfo
 from orchestrator.errors import PlanError, PlanIssue
 from orchestrator.plan import (
     ALL_PROXIES,
@@ -83,7 +83,7 @@ def _check_endpoint(value: str) -> str:
     try:
         return check_endpoint(value)
     except ValueError as exc:
-        raise ValueError(f"invalid endpoint {show(value)}: {exc}") from None
+        raise ValueError(f"invalid endpoint {show(without_userinfo(value))}: {exc}") from None
 
 
 # No setting of a run needs more than a year; beyond that a date computed from it (a preview's expiry, say)

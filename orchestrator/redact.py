@@ -8,7 +8,8 @@ time linear in the text, whatever the secrets' length.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 MIN_RUN = 8  # shorter fragments are too likely to be ordinary text
 MASK = "***"
@@ -56,3 +57,14 @@ class Scrubber:
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
     return Scrubber(secrets)(text)
+
+
+def scrub_tree(value: Any, scrubber: Scrubber) -> Any:
+    """`value` with every string in it scrubbed, through mappings, lists and tuples (which become lists)."""
+    if isinstance(value, str):
+        return scrubber(value)
+    if isinstance(value, Mapping):
+        return {k: scrub_tree(v, scrubber) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_tree(v, scrubber) for v in value]
+    return value

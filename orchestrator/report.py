@@ -18,7 +18,7 @@ import enum
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any, Final, TextIO
 
@@ -26,7 +26,7 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from .plan import Mode
-from .redact import Scrubber
+from .redact import Scrubber, scrub_tree
 
 
 class Outcome(enum.StrEnum):
@@ -132,16 +132,7 @@ class SecretRedactor:
             self._current, self._scrubber = current, Scrubber(current)
         if not self._scrubber.secrets:
             return event_dict
-        return {k: self._scrub(v) for k, v in event_dict.items()}
-
-    def _scrub(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self._scrubber(value)
-        if isinstance(value, Mapping):
-            return {k: self._scrub(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._scrub(v) for v in value]
-        return value
+        return {k: scrub_tree(v, self._scrubber) for k, v in event_dict.items()}
 
 
 class Report:

@@ -247,7 +247,7 @@ def summarize(journal: Journal, filters: Filters = Filters()) -> Summary:
         failures=_failure_groups(row for row in rows if row.failing),
         duration_s=sum(run.duration_s or 0.0 for run in runs),
         requests=requests if finished else {},
-        effective_rate=requests["calls"] / finished_s if finished_s > 0 else None,
+        effective_rate=sent(requests) / finished_s if finished_s > 0 else None,
         bad_lines=tuple(str(bad) for bad in journal.bad_lines),
     )
 
@@ -389,11 +389,11 @@ def _defuse(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def render_table(summary: Summary, *, message_width: int = 80) -> str:
+def render_table(summary: Summary, *, message_width: int = 80, max_targets: int | None = None) -> str:
     """Aligned text: the runs, the counts per outcome, the failures by error code, then the targets.
 
     Without filters, only the targets that need a look are listed (failing or not started); with filters,
-    every target that matches.
+    every target that matches; with `max_targets`, the first that many, then how many more there are.
     """
     out: list[str] = [_headline(summary), _verdict(summary), ""]
     if summary.runs:
@@ -440,6 +440,7 @@ def render_table(summary: Summary, *, message_width: int = 80) -> str:
         title = "targets" if summary.filters.active else "targets that need a look"
         out += ["", f"{title} ({len(listed)}):"]
         order = {outcome: i for i, outcome in enumerate(summary.counts)}
+        ordered = sorted(listed, key=lambda r: (order.get(r.outcome, 99), _row_order(r)))
         out += _table(
             ("outcome", "instance", "proxy", "mode", "error", "message"),
             [
@@ -451,9 +452,11 @@ def render_table(summary: Summary, *, message_width: int = 80) -> str:
                     " ".join(filter(None, (str(row.http_status or ""), row.error_code or ""))) or "-",
                     _short(row.error_msg or row.note, message_width),
                 )
-                for row in sorted(listed, key=lambda r: (order.get(r.outcome, 99), _row_order(r)))
+                for row in ordered[:max_targets]
             ],
         )
+        if max_targets is not None and len(ordered) > max_targets:
+            out.append(f"... and {len(ordered) - max_targets} more: orchestrator report {' '.join(summary.files)}")
     return "\n".join(_clean(line).rstrip() for line in out) + "\n"
 
 
@@ -494,6 +497,11 @@ def _run_note(run: RunInfo) -> str:
     return f"stopped: {run.stop_reason}" if run.stop_reason else ""
 
 
+def sent(requests: Mapping[str, int]) -> int:
+    """Requests that went on the wire, which the rate limit is about (calls refused before sending are not)."""
+    return requests.get("wire", requests.get("calls", 0))
+
+
 def traffic_line(summary: Summary) -> str:
     """Duration, calls and effective rate in one line (the table and the HTML report show the same)."""
     parts = [f"duration {format_duration(summary.duration_s)}"]
@@ -505,7 +513,7 @@ def traffic_line(summary: Summary) -> str:
         )
     if summary.effective_rate is not None:
         limit = f" (limit {summary.rate_limit})" if summary.rate_limit else ""
-        parts.append(f"effective rate {summary.effective_rate:.2f} calls/s{limit}")
+        parts.append(f"effective rate {summary.effective_rate:.2f} requests/s sent{limit}")
     return "; ".join(parts)
 
 

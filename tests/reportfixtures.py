@@ -107,12 +107,13 @@ class ReportBuilder:
         at: float,
         exit_code: int = 0,
         calls: int = 10,
-        wire: int = 11,
+        wire: int | None = None,  # default: calls + 1 (one retry went on the wire)
         retries: int = 2,
         throttled: int = 1,
         job_polls: int = 3,
         stop_reason: str | None = None,
     ) -> ReportBuilder:
+        wire = calls + 1 if wire is None else wire
         requests = {"calls": calls, "wire": wire, "retries": retries, "throttled": throttled, "job_polls": job_polls}
         return self.line(
             "run_finished", at, counts=dict(self.counts), exit_code=exit_code, duration_s=at,

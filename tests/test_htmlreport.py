@@ -126,7 +126,7 @@ def test_the_summary_parts_are_on_the_page() -> None:
     """Verdict, counts, runs with their rate and limit, and the failures by error code are shown."""
     html = render_html(both_runs(), generated="2026-12-07 03:00:00Z")
     assert "needs a look: 2 failed" in html
-    assert "effective rate 2.00 calls/s (limit 5/s)" in html
+    assert "effective rate 2.13 requests/s sent (limit 5/s)" in html
     assert "<h2>Failures by error code</h2>" in html and "DBS.200001" in html
     assert "stopped: the change window&#x27;s cutoff was reached" in html
     assert "Written 2026-12-07 03:00:00Z." in html

@@ -1,0 +1,136 @@
+"""What preview, apply and jobs print and write when things go wrong: one line with -q, no approvable preview
+for a run that could not read the fleet, short logs for cron, and no secret in any file a server's words reach."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from clitools import cli, report_lines, simulator_for
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "MIIecho-secret-token-0123456789abcdefghij"
+GOOD = "MIIgood-token-for-the-simulator-000000000000"
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    """A gateway that answers every request 400 and quotes the request's headers back in error_msg."""
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_PUT(self) -> None:
+        self._answer()
+
+    def _answer(self) -> None:
+        quoted = "; ".join(f"{name}={value}" for name, value in self.headers.items())
+        body = json.dumps({"error_code": "DBS.280001", "error_msg": f"bad request: {quoted}"}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def echo() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    for name in ("small.yaml", "demo.yaml"):
+        plan = (ROOT / "plans" / name).read_text()
+        (tmp_path / name).write_text(plan.replace("base_delay: 500ms", "base_delay: 10ms"))
+    return tmp_path
+
+
+def test_the_preview_file_holds_no_secret_a_server_quotes(work: Path, echo: str) -> None:
+    """A gateway quoting the X-Auth-Token back in its error reaches the preview file (the one that goes round
+    for approval) masked, as it reaches the terminal and the report."""
+    result = cli(
+        "preview", "small.yaml", "--endpoint", echo, "--out", "p.json", "--report", "r.jsonl", cwd=work,
+        env={"HUAWEICLOUD_AUTH_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    written = (work / "p.json").read_text()
+    assert "bad request: " in written and "X-Auth-Token=***" in written  # the message is kept, the token is not
+    everything = result.stdout + result.stderr + written + (work / "r.jsonl").read_text()
+    assert TOKEN not in everything and TOKEN[8:24] not in everything
+
+
+def test_a_quiet_preview_that_cannot_read_says_so_in_one_line(work: Path, echo: str) -> None:
+    """preview -q prints nothing on success, and on failure exactly its count line, on stderr."""
+    result = cli("preview", "small.yaml", "-q", "--endpoint", echo, cwd=work, env={"HUAWEICLOUD_AUTH_TOKEN": TOKEN})
+    assert result.returncode == 3 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("preview: 0 to change") and "5 cannot be read (read with IAM token)" in line
+
+
+def test_refused_credentials_leave_no_preview_to_approve(work: Path) -> None:
+    """A preview whose credentials are refused says so in one line (exit 2) and writes no preview file, so
+    that nothing can approve a run on a fleet it never read."""
+    with simulator_for(work / "small.yaml", tokens=frozenset({GOOD})) as sim:
+        for quiet in ((), ("-q",)):
+            result = cli(
+                "preview", "small.yaml", *quiet, "--endpoint", sim.url, "--out", "p.json", cwd=work,
+                env={"HUAWEICLOUD_AUTH_TOKEN": TOKEN},
+            )  # fmt: skip
+            assert result.returncode == 2 and result.stdout == ""
+            (line,) = result.stderr.strip().splitlines()
+            assert line.startswith("orchestrator: error: authentication failed, run stopped: HTTP 401 APIGW.0301")
+            assert line.endswith("(IAM token)") and TOKEN not in line
+            assert not (work / "p.json").exists()
+        assert sim.call(lambda s: s.stats.count()) == 2  # one refused request per run
+
+
+def test_jobs_with_refused_credentials_says_why(work: Path) -> None:
+    """`jobs` whose token is refused prints the same one error line as apply, naming the kind of credentials."""
+    with simulator_for(work / "small.yaml", tokens=frozenset({GOOD})) as sim:
+        applied = cli(
+            "apply", "small.yaml", "--no-gate", "--endpoint", sim.url, "--report", "r.jsonl", cwd=work,
+            env={"HUAWEICLOUD_AUTH_TOKEN": GOOD},
+        )  # fmt: skip
+        assert applied.returncode == 0, applied.stderr
+        result = cli("jobs", "r.jsonl", "-q", "--report", "j.jsonl", cwd=work, env={"HUAWEICLOUD_AUTH_TOKEN": TOKEN})
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "authentication failed, run stopped: HTTP 401 APIGW.0301" in line and line.endswith("(IAM token)")
+
+
+def test_a_log_gets_the_first_ten_failing_targets_and_a_pointer_to_the_rest(work: Path, echo: str) -> None:
+    """Not on a terminal (cron), apply's end summary lists ten of its 300 failing targets and says where the
+    rest are, instead of a 300-row table in the mail."""
+    result = cli(
+        "apply", "demo.yaml", "--no-gate", "--endpoint", echo, "--report", "r.jsonl", cwd=work,
+        env={"HUAWEICLOUD_AUTH_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert result.returncode in (3, 6), result.stderr
+    failing = [t for t in report_lines(work / "r.jsonl") if t["event"] == "target" and t["outcome"] != "not_started"]
+    lines = result.stderr.splitlines()
+    listed = [line for line in lines if "DBS.280001" in line and "demo" not in line and line.startswith("failed")]
+    assert len(failing) > 10 and len(listed) == 10
+    assert any(line.startswith("... and ") and line.endswith("more: orchestrator report r.jsonl") for line in lines)
+
+
+def test_a_password_in_the_plans_endpoint_is_not_quoted_back(work: Path) -> None:
+    """An endpoint with user:password@ is refused without printing the password, from the plan as from a flag."""
+    plan = work / "small.yaml"
+    plan.write_text(plan.read_text().replace("region: cn-north-4", "endpoint: https://ops:pw-S3CRET-9@example.com"))
+    result = cli("validate", "small.yaml", cwd=work)
+    assert result.returncode == 2 and "user:password@" in result.stderr
+    assert "pw-S3CRET-9" not in result.stderr and "'https://***@example.com'" in result.stderr
