@@ -4,13 +4,17 @@ for a run that could not read the fleet, short logs for cron, and no secret in a
 from __future__ import annotations
 
 import json
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from clitools import cli, report_lines, simulator_for
+from clitools import cli, report_lines, simulator_for, start_cli
+
+from orchestrator.simulator import Faults
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "MIIecho-secret-token-0123456789abcdefghij"
@@ -134,3 +138,21 @@ def test_a_password_in_the_plans_endpoint_is_not_quoted_back(work: Path) -> None
     result = cli("validate", "small.yaml", cwd=work)
     assert result.returncode == 2 and "user:password@" in result.stderr
     assert "pw-S3CRET-9" not in result.stderr and "'https://***@example.com'" in result.stderr
+
+
+def test_an_interrupted_preview_writes_no_preview(work: Path) -> None:
+    """SIGTERM in the middle of a preview leaves no preview file, whole or partial: it is written at the end,
+    atomically, so no apply can be approved on a fleet half read. (A preview holds no lock and changes nothing:
+    the signal's default action, ending the process, is all it needs.)"""
+    with simulator_for(work / "demo.yaml", faults=Faults(latency=0.05)) as sim:
+        run = start_cli(
+            "preview", "demo.yaml", "-q", "--endpoint", sim.url, "--out", "p.json", cwd=work,
+            env={"HUAWEICLOUD_AUTH_TOKEN": GOOD},
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while sim.call(lambda s: s.stats.count()) < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        run.send_signal(signal.SIGTERM)
+        out, _ = run.communicate(timeout=30)
+    assert run.returncode == -signal.SIGTERM and out == ""
+    assert not list(work.glob("p.json*"))
