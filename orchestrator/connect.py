@@ -93,6 +93,8 @@ async def authenticator_from_environment(
     stack: AsyncExitStack,
 ) -> Authenticator:
     """The credentials the environment holds, in the official SDK's order of precedence."""
+    if overrides.iam_endpoint:  # a flag given is a flag checked, even when AK/SK make it unused
+        resolve_iam_endpoint(plan, overrides.iam_endpoint, env)
     creds = discover_credentials(env, read_file)
     if isinstance(creds, AkSkCredentials):
         return AkSkSigner(creds)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from fakes import make_plan
 
-from orchestrator.connect import IAM_ENDPOINT_ENV, resolve_iam_endpoint
+from orchestrator.connect import IAM_ENDPOINT_ENV, Overrides, connection, resolve_iam_endpoint
 from orchestrator.errors import UsageError
 
 PLAN = replace(make_plan([]), path="p.yaml", region="cn-north-4", iam_endpoint=None)
@@ -43,3 +43,11 @@ def test_without_a_region_the_iam_endpoint_must_be_set() -> None:
     """A plan with only an endpoint has no region to derive IAM from: the error says what to set."""
     with pytest.raises(UsageError, match=r"^p\.yaml: IAM endpoint unknown: .* set iam_endpoint, --iam-endpoint or"):
         resolve_iam_endpoint(replace(PLAN, region=None), None, {})
+
+
+async def test_a_bad_iam_endpoint_flag_is_refused_even_with_aksk() -> None:
+    """--iam-endpoint is checked when given, even though AK/SK credentials never log in at IAM."""
+    env = {"HUAWEICLOUD_SDK_AK": "A" * 20, "HUAWEICLOUD_SDK_SK": "S" * 40}
+    with pytest.raises(UsageError, match=r"^IAM endpoint from --iam-endpoint: "):
+        async with connection(PLAN, Overrides(iam_endpoint="x y"), env, lambda _path: None):
+            pass
