@@ -32,7 +32,7 @@ from .api import PAGE_LIMIT, ProxyApi, Reply
 from .budget import FailureBudget
 from .calls import Caller, CallResult, CallStats
 from .gate import Key, drift
-from .jobs import JOB_IN_PROGRESS, JOB_SUCCESS, JobResult, JobWatcher
+from .jobs import JOB_IN_PROGRESS, JOB_NOT_FOLLOWED, JOB_SUCCESS, JobResult, JobWatcher
 from .plan import JobSettings, Mode, Plan, Target
 from .preview import Action, ListingError, ObservedProxy, Step, parse_proxy_page, resolve
 from .report import Outcome, TargetOutcome
@@ -44,6 +44,7 @@ BUDGET_FAILURES = frozenset({Outcome.FAILED, Outcome.UNKNOWN})  # what the failu
 # Contract §1: "After the consistency level is changed, you need to manually reboot the proxy instance or
 # reconnect your application."
 EFFECT_NOTE = "takes effect once the proxy restarts or clients reconnect"
+# A stop reason says why (the report summary shows it as "stopped: <reason>"), never "stopped: ..." itself.
 log = structlog.get_logger("orchestrator")
 MAX_PAGES = 1000  # 100 per page: far beyond any real instance, but a broken server cannot loop us forever
 
@@ -106,7 +107,7 @@ class Engine:
             sleep=sleep,
             wall_clock=wall_clock,
         )
-        self._watcher = JobWatcher(api, self._caller, plan.jobs, clock=clock)
+        self._watcher = JobWatcher(api, self._caller, plan.jobs, clock=clock, is_stopping=self._stopping.is_set)
         self.retry_budget = self._caller.budget
         self._busy_at_start: dict[tuple[str, str], list[str]] = {}
         self.steps: list[Step] = []  # every resolved step, in the order instances were observed
@@ -151,7 +152,8 @@ class Engine:
         """`orchestrator jobs`: the final state of jobs an earlier run recorded (`submitted` with a job id).
 
         Each job is polled once (or, with `wait`, to its end); ended ones get their final outcome after one
-        read-back listing per instance, as with `apply --wait`; jobs still in progress get a `job` line.
+        read-back listing per instance, as with `apply --wait`; jobs still in progress get a `job` line. If the
+        run stops, the jobs not followed yet stay `submitted` (a new line, with a note), to be followed later.
         """
         groups: dict[tuple[str, str], list[tuple[Step, str]]] = {}
         for step, job_id in recorded:
@@ -160,8 +162,6 @@ class Engine:
         async def one_instance(key: tuple[str, str], items: list[tuple[Step, str]]) -> None:
             ended: list[tuple[Step, str, JobResult]] = []
             for step, job_id in items:
-                if self._stopping.is_set():
-                    return
                 job = await (self._watcher.wait if wait else self._watcher.peek)(step.project_id, job_id)
                 if job.status in JOB_IN_PROGRESS:
                     self._on_job(step, job)
@@ -279,20 +279,31 @@ class Engine:
                     job = await self._watcher.wait(step.project_id, job_id)
                     if self._wait:
                         waited.append((step, job_id, job))
-                        failed = job.status != JOB_SUCCESS
-                    else:
+                        failed = job.status not in (JOB_SUCCESS, JOB_NOT_FOLLOWED)
+                    elif job.status != JOB_NOT_FOLLOWED:  # the run stopped: nothing was learnt about the job
                         self._on_job(step, job)
             finally:
                 await self._budget_settled(failed)
 
     async def _verify(self, project_id: str, instance_id: str, waited: list[tuple[Step, str, JobResult]]) -> None:
-        """--wait: read the instance back once and give each waited change its final outcome."""
+        """--wait: read the instance back once and give each waited change its final outcome.
+
+        A job the run stopped following keeps the outcome `submitted` (the change was accepted and its job id
+        is known; `unknown` is for a PUT whose answer was lost), with a note, so that `orchestrator jobs`
+        follows it later and `--resume` does not send it again.
+        """
         started = self._clock()
-        view = await self.observe(project_id, instance_id)
-        modes = {p.proxy_id: p.mode for p in view.proxies} if view.proxies is not None else None
+        modes: dict[str, Mode | None] | None = None
+        if any(job.status != JOB_NOT_FOLLOWED for _, _, job in waited):
+            view = await self.observe(project_id, instance_id)
+            modes = {p.proxy_id: p.mode for p in view.proxies} if view.proxies is not None else None
         for step, job_id, job in waited:
             verified = None if modes is None else modes.get(step.proxy_id) == step.mode_target
-            if job.status == JOB_SUCCESS:
+            if job.status == JOB_NOT_FOLLOWED:
+                why = self.stop_reason or "the run stopped"
+                note = f"job not followed to its end, the run stopped: {why}; `orchestrator jobs REPORT` follows it"
+                self._emit(step, Outcome.SUBMITTED, started, job_id=job_id, note=f"{note}; {EFFECT_NOTE}")
+            elif job.status == JOB_SUCCESS:
                 note = EFFECT_NOTE if verified is not False else "the job completed but the listing shows another mode"
                 self._emit(step, Outcome.COMPLETED, started, job_id=job_id, verified=verified, note=note)
             elif job.status == "timeout":
@@ -342,7 +353,7 @@ class Engine:
         async with self._budget_changed:
             while not self._stopping.is_set():
                 if self._budget.exhausted:
-                    self.stop(f"stopped by the failure budget: {self._budget.reason}", "budget")
+                    self.stop(self._budget.reason or "the failure budget is spent", "budget")
                     break
                 if self._budget.may_start(self._changes_in_flight):
                     self._changes_in_flight += 1
@@ -358,7 +369,7 @@ class Engine:
             self._changes_in_flight -= 1
             self._budget.record(failed)
             if self._budget.exhausted:
-                self.stop(f"stopped by the failure budget: {self._budget.reason}", "budget")
+                self.stop(self._budget.reason or "the failure budget is spent", "budget")
             self._budget_changed.notify_all()
 
     # --- observing ----------------------------------------------------------------------------------------
@@ -499,7 +510,7 @@ class Engine:
         """The Caller saw credentials refused for good: stop the run (nothing more is sent)."""
         if self.auth_failure is None:
             self.auth_failure = detail
-            self.stop(f"stopped: authentication failed ({detail})", "auth")
+            self.stop(f"authentication failed ({detail})", "auth")
 
     # --- outcomes -----------------------------------------------------------------------------------------
 

@@ -21,6 +21,9 @@ from .plan import JobSettings
 # Contract §3: Pending/Running are in progress; Completed is success; anything else is terminal failure.
 JOB_IN_PROGRESS: Final = frozenset({"Pending", "Running"})
 JOB_SUCCESS: Final = "Completed"
+# Not a service status: the run stopped (credentials refused, a signal, the window, the budget) before the job
+# could be followed to its end. The job exists and its id is known: `orchestrator jobs` can follow it later.
+JOB_NOT_FOLLOWED: Final = "not_followed"
 JOB_NAME: Final = "GaussDBforMySQLModifyProxyConsist"  # contract §1 [SRC enum; INF for the listing]
 JOBS_PAGE: Final = 50  # /immediate-jobs takes limit 10, 20 or 50
 MAX_JOB_PAGES: Final = 200
@@ -29,7 +32,7 @@ MAX_JOB_PAGES: Final = 200
 @dataclass(frozen=True, slots=True)
 class JobResult:
     job_id: str
-    status: str  # Completed, Failed, …, or "timeout" / "unreadable" when we could not tell
+    status: str  # Completed, Failed, …, or "timeout" / "unreadable" / JOB_NOT_FOLLOWED when we could not tell
     fail_reason: str | None = None
 
 
@@ -43,17 +46,29 @@ class RunningJobs:
 
 class JobWatcher:
     def __init__(
-        self, api: ProxyApi, caller: Caller, settings: JobSettings, *, clock: Callable[[], float] = time.monotonic
+        self,
+        api: ProxyApi,
+        caller: Caller,
+        settings: JobSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        is_stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._api = api
         self._caller = caller
         self._settings = settings
         self._clock = clock
+        self._is_stopping = is_stopping  # a stopping run sends nothing more: a job can no longer be followed
 
     async def wait(self, project_id: str, job_id: str) -> JobResult:
-        """Poll `/jobs?id=` until the job leaves Pending/Running, tolerating "not found" for a grace period."""
+        """Poll `/jobs?id=` until the job leaves Pending/Running, tolerating "not found" for a grace period.
+
+        If the run stops first, the job is JOB_NOT_FOLLOWED: its end is unknown, but not its existence.
+        """
         started = self._clock()
         while True:
+            if self._is_stopping():
+                return _not_followed(job_id)
             await self._caller.sleep(self._settings.poll_interval)
             elapsed = self._clock() - started
             self._caller.stats.job_polls += 1
@@ -64,6 +79,8 @@ class JobWatcher:
                 if status not in JOB_IN_PROGRESS:
                     reason = job.get("fail_reason") if job is not None else None
                     return JobResult(job_id, status, reason if isinstance(reason, str) and reason else None)
+            elif self._is_stopping():  # not sent because the run stopped, or refused credentials that stop it
+                return _not_followed(job_id)
             elif not _not_found_yet(call) or elapsed > self._settings.visibility_grace:
                 _, code, msg = call.describe() if not call.ok else (None, "job_unreadable", "no job in the answer")
                 return JobResult(job_id, "unreadable", f"{code}: {msg}")
@@ -71,7 +88,10 @@ class JobWatcher:
                 return JobResult(job_id, "timeout", f"still in progress after {self._settings.timeout:g}s")
 
     async def peek(self, project_id: str, job_id: str) -> JobResult:
-        """One poll of `/jobs?id=`: the job's status now (Pending/Running included), or "unreadable"."""
+        """One poll of `/jobs?id=`: the job's status now (Pending/Running included), "unreadable", or
+        JOB_NOT_FOLLOWED if the run stopped first."""
+        if self._is_stopping():
+            return _not_followed(job_id)
         self._caller.stats.job_polls += 1
         call = await self._caller.call("job", lambda: self._api.get_job(project_id, job_id))
         job = _job_of(call.reply) if call.ok else None
@@ -81,6 +101,8 @@ class JobWatcher:
             process = job.get("process") if job is not None else None
             detail = reason if isinstance(reason, str) and reason else process if isinstance(process, str) else None
             return JobResult(job_id, status, detail or None)
+        if self._is_stopping():
+            return _not_followed(job_id)
         _, code, msg = call.describe() if not call.ok else (None, "job_unreadable", "no job in the answer")
         return JobResult(job_id, "unreadable", f"{code}: {msg}")
 
@@ -126,6 +148,10 @@ class JobWatcher:
 
     def _list(self, project_id: str, status: str, offset: int) -> Awaitable[Reply]:
         return self._api.list_jobs(project_id, status=status, job_name=JOB_NAME, offset=offset, limit=JOBS_PAGE)
+
+
+def _not_followed(job_id: str) -> JobResult:
+    return JobResult(job_id, JOB_NOT_FOLLOWED, "the run stopped before the job ended")
 
 
 def _job_of(reply: Reply | None) -> dict[str, Any] | None:

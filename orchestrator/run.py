@@ -98,12 +98,22 @@ def exit_code_for(result: RunResult) -> ExitCode:
         return SIGNAL_EXIT[result.signal]
     if result.stop_kind in STOP_EXIT:
         return STOP_EXIT[result.stop_kind]  # type: ignore[index]
-    changed = {Outcome.SUBMITTED, Outcome.COMPLETED}
-    if result.auth_failure is not None and not any(o.outcome in changed for o in result.outcomes):
+    if result.auth_failure is not None and not any(_changed_by_this_run(o) for o in result.outcomes):
         return ExitCode.USAGE
     if result.auth_failure is not None or result.failing:
         return ExitCode.FAILED_TARGETS
     return ExitCode.OK
+
+
+def _changed_by_this_run(outcome: TargetOutcome) -> bool:
+    """A PUT of this run was accepted (`submitted` after attempts on the wire), or a job ended `completed`.
+
+    A `submitted` line without a wire attempt only repeats a job id whose job was not followed to its end (see
+    Engine._verify): `orchestrator jobs` refused at once has changed nothing.
+    """
+    if outcome.outcome is Outcome.SUBMITTED:
+        return outcome.wire_attempts > 0
+    return outcome.outcome is Outcome.COMPLETED
 
 
 def limits_record(plan: Plan) -> dict[str, Any]:

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from fakes import PROJECT, instance_id, make_plan, proxy_id
 
 from orchestrator.api import HttpApi
 from orchestrator.auth import StaticToken
+from orchestrator.budget import FailureBudget
+from orchestrator.connect import Connection
 from orchestrator.engine import Engine
+from orchestrator.errors import ExitCode
 from orchestrator.governor import Governor
-from orchestrator.plan import JobSettings, Limits, Plan, Rate, RetrySettings, Target
+from orchestrator.journal import read_journal
+from orchestrator.plan import JobSettings, Limits, Plan, Rate, RetrySettings, StopSettings, Target
+from orchestrator.preview import Action, Step
 from orchestrator.report import Outcome, TargetOutcome
+from orchestrator.run import RunOptions, RunResult, execute
 from orchestrator.simulator import Fleet, Simulator, SimulatorConfig
+from orchestrator.summary import journal_for_summary, render_table, summarize
 
 TOKEN = "MIIwait-test-token"
 RETRY = RetrySettings(attempts=4, base_delay=0.01, max_delay=0.05, timeout=5.0)
@@ -97,3 +106,135 @@ async def test_without_wait_submitted_lines_say_when_the_change_takes_effect() -
         lines, _ = await run(sim, plan)
     assert [o.outcome for o in lines] == [Outcome.SUBMITTED]
     assert lines[0].note and "restarts or clients reconnect" in lines[0].note
+
+
+# --- a run stopped while its jobs are followed ------------------------------------------------------------
+
+
+class JobClock:
+    """The simulator's job clock, moved by hand: jobs stay Running until the test lets them end."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def expiring_token_sim(fleet: Fleet, clock: JobClock) -> Simulator:
+    return Simulator(fleet, SimulatorConfig(tokens=frozenset({TOKEN}), job_duration=10.0), clock=clock)
+
+
+def expire_after_submitted(sim: Simulator, count: int, lines: list[TargetOutcome]) -> Callable[[TargetOutcome], None]:
+    """An on_outcome that records each line and, at the `count`-th submitted one, expires the static token."""
+
+    def settled(outcome: TargetOutcome) -> None:
+        lines.append(outcome)
+        if outcome.outcome is Outcome.SUBMITTED and [o.outcome for o in lines].count(Outcome.SUBMITTED) == count:
+            sim.set_config(expired_tokens=frozenset({TOKEN}))  # 401 APIGW.0307 from now on; cannot be refreshed
+
+    return settled
+
+
+async def test_a_static_token_expiring_while_jobs_are_followed_leaves_them_submitted(tmp_path: Path) -> None:
+    """A static token expiring during --wait stops the run; the targets whose PUT succeeded stay `submitted`
+    with their job id and a note (their jobs were not followed to the end), never `unknown`; exit 3."""
+    fleet, plan = fleet_plan(3, 2)
+    report = tmp_path / "r.jsonl"
+    lines: list[TargetOutcome] = []
+    async with expiring_token_sim(fleet, JobClock()) as sim:
+        options = RunOptions(command="apply", wait=True, report_path=str(report))
+        connection = Connection(sim.url, StaticToken(TOKEN))
+        result = await execute(plan, connection, options, on_outcome=expire_after_submitted(sim, 3, lines))
+    latest = final(lines)
+    assert result.stop_kind == "auth" and result.exit_code == ExitCode.FAILED_TARGETS
+    assert sorted(o.outcome.value for o in latest.values()) == ["not_started"] * 3 + ["submitted"] * 3
+    for line in (o for o in latest.values() if o.outcome is Outcome.SUBMITTED):
+        assert line.job_id and line.error_code is None and line.verified is None
+        assert line.note and "not followed to its end" in line.note and "orchestrator jobs" in line.note
+    # The report's latest lines are what `orchestrator jobs REPORT` follows: submitted with a job id.
+    journal = read_journal([str(report)])
+    followable = {e.key for e in journal.latest.values() if e.outcome == "submitted" and e.job_id}
+    assert followable == {(o.project_id, o.instance_id, o.proxy_id) for o in latest.values() if o.job_id}
+
+
+async def test_jobs_not_followed_by_a_stopped_run_are_followed_later_by_orchestrator_jobs(tmp_path: Path) -> None:
+    """`orchestrator jobs` on such a report follows the jobs the stopped run left: they end `completed`."""
+    fleet, plan = fleet_plan(3, 1)
+    report = tmp_path / "r.jsonl"
+    clock = JobClock()
+    async with expiring_token_sim(fleet, clock) as sim:
+        options = RunOptions(command="apply", wait=True, report_path=str(report))
+        await execute(
+            plan, Connection(sim.url, StaticToken(TOKEN)), options, on_outcome=expire_after_submitted(sim, 3, [])
+        )
+        sim.set_config(expired_tokens=frozenset())  # a fresh token, as the operator would export
+        clock.now += 10.0  # the jobs end
+        result = await follow_jobs(sim, plan, report, tmp_path / "jobs.jsonl")
+    assert result.exit_code == ExitCode.OK
+    assert {o.outcome for o in result.latest} == {Outcome.COMPLETED} and len(result.latest) == 3
+
+
+async def test_jobs_stopped_by_a_refused_token_keeps_the_jobs_followable_and_exits_2(tmp_path: Path) -> None:
+    """`orchestrator jobs` with a token refused at once changes nothing: exit 2, and each recorded job keeps a
+    `submitted` line with its job id in the new report (not `unknown`), so a later run can follow it."""
+    fleet, plan = fleet_plan(3, 1)
+    report = tmp_path / "r.jsonl"
+    async with expiring_token_sim(fleet, JobClock()) as sim:
+        await execute(
+            plan,
+            Connection(sim.url, StaticToken(TOKEN)),
+            RunOptions(command="apply", wait=False, report_path=str(report)),
+        )
+        sim.set_config(expired_tokens=frozenset({TOKEN}))
+        result = await follow_jobs(sim, plan, report, tmp_path / "jobs.jsonl")
+    assert result.stop_kind == "auth" and result.exit_code == ExitCode.USAGE
+    assert all(o.outcome is Outcome.SUBMITTED and o.job_id for o in result.latest) and len(result.latest) == 3
+    journal = read_journal([str(tmp_path / "jobs.jsonl")])
+    assert {e.outcome for e in journal.latest.values()} == {"submitted"}
+
+
+async def follow_jobs(sim: Simulator, plan: Plan, report: Path, out: Path) -> RunResult:
+    """What `orchestrator jobs REPORT --wait` does: follow the submitted targets' jobs, writing `out`."""
+    journal = read_journal([str(report)])
+    recorded = [
+        (Step(*e.key, e.mode_before, e.mode_target, Action.CHANGE), e.job_id)  # type: ignore[arg-type]
+        for e in journal.latest.values()
+        if e.outcome == "submitted" and e.job_id
+    ]
+    options = RunOptions(command="jobs", report_path=str(out), work=lambda engine: engine.follow(recorded, wait=True))
+    return await execute(plan, Connection(sim.url, StaticToken(TOKEN)), options)
+
+
+async def test_stop_reasons_do_not_repeat_the_word_stopped(tmp_path: Path) -> None:
+    """The stop reason says why, not "stopped: ...": the report summary adds "stopped: " once, not twice."""
+    fleet, plan = fleet_plan(2, 2)
+    report = tmp_path / "r.jsonl"
+    async with expiring_token_sim(fleet, JobClock()) as sim:
+        options = RunOptions(command="apply", wait=True, report_path=str(report))
+        result = await execute(
+            plan, Connection(sim.url, StaticToken(TOKEN)), options, on_outcome=expire_after_submitted(sim, 2, [])
+        )
+    assert result.stop_reason is not None and result.stop_reason.startswith(
+        "authentication failed (HTTP 401 APIGW.0307"
+    )
+    assert all(o.note == result.stop_reason for o in result.latest if o.outcome is Outcome.NOT_STARTED)
+    table = render_table(summarize(journal_for_summary([(str(report), report.read_bytes())])))
+    assert "stopped: authentication failed (" in table and "stopped: stopped" not in table
+
+
+async def test_the_failure_budgets_stop_reason_does_not_start_with_stopped() -> None:
+    """A run stopped by its failure budget gives the budget's own reason (the summary prefixes "stopped: ")."""
+    fleet, plan = fleet_plan(4, 1)
+    plan = replace(plan, stop=StopSettings(1), limits=Limits(Rate(500, 1.0), 1, 1))
+    config = SimulatorConfig(tokens=frozenset({TOKEN}), job_duration=0.05, fail_proxies=frozenset({proxy_id(0)}))
+    lines: list[TargetOutcome] = []
+    budget = FailureBudget(plan.stop, len(plan.targets))
+    async with (
+        Simulator(fleet, config) as sim,
+        HttpApi(sim.url, StaticToken(TOKEN), Governor(plan.limits.rate, 1), timeout=5.0) as api,
+    ):
+        engine = Engine(api, plan, on_outcome=lines.append, budget=budget, rng=random.Random(4))
+        await engine.run()
+    assert engine.stop_kind == "budget"
+    assert engine.stop_reason == "failure budget spent: 1 failures, 1 allowed by stop.max_failures 1"
