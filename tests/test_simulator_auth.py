@@ -482,3 +482,24 @@ async def test_one_exported_setup_serves_client_and_simulator(http: aiohttp.Clie
         assert status == 200
         status, _, _ = await send(http, "GET", url, {"X-Auth-Token": "MIIanything"})
         assert status == 401
+
+
+async def test_the_lock_follows_the_contract_letter_more_than_five_failures(
+    sim: Simulator, http: aiohttp.ClientSession, wall: WallClock
+) -> None:
+    """Contract §6, "> 5 consecutive AK/SK failures lock the AK": five failures lock nothing (a good 6th request
+    passes); the 6th failure locks the key, so the 7th request is refused even when correctly signed."""
+    url = list_url(sim)
+    for _ in range(5):
+        await send(http, "GET", url, signed("GET", url, wall, sk="wrong-secret-key"))
+    assert sim.lockout.failures(AK) == 5 and not sim.lockout.locked(AK, wall.now)
+    status, _, _ = await send(http, "GET", url, signed("GET", url, wall))
+    assert status == 200
+    for _ in range(5):
+        await send(http, "GET", url, signed("GET", url, wall, sk="wrong-secret-key"))
+    status, answer, _ = await send(http, "GET", url, signed("GET", url, wall, sk="wrong-secret-key"))
+    assert answer["error_msg"].endswith("signature mismatch")  # the 6th failure is judged, then locks
+    assert sim.lockout.locked(AK, wall.now)
+    status, answer, _ = await send(http, "GET", url, signed("GET", url, wall))
+    assert_refused(status, answer)
+    assert answer["error_msg"].endswith("AK access failed to reach the limit,forbidden.")

@@ -5,7 +5,7 @@ query, headers, body bytes, host, the path's project) plus the simulator's wall-
 caller's identity or raises a `GatewayError` (401 APIGW.0301 / APIGW.0307, contract §6-§8):
 
     TokenAuth   X-Auth-Token: configured tokens and tokens our IAM issued (expiry, project scope) [§7]
-    AkSkAuth    SDK-HMAC-SHA256 signatures (±15 min skew, X-Project-Id, the 5-failure lock) [§6]
+    AkSkAuth    SDK-HMAC-SHA256 signatures (±15 min skew, X-Project-Id, the lock after > 5 failures) [§6]
     AnyOf       either of several
 
 `authenticator_for(config, ...)` builds the one `SimulatorConfig.auth_mode` asks for.
@@ -93,6 +93,12 @@ class Lockout:
     "AK/SK authentication fails for more than five consecutive times, and the AK/SK pair is locked for five
     minutes": the (limit+1)-th consecutive failure locks the key; while locked every request with it is
     refused, correctly signed or not, without extending the lock [INF]; a success resets the count.
+
+    The contract's letter (§6: "> 5 consecutive AK/SK failures lock the AK") is followed: after 5 failures a
+    6th, correctly signed request still passes; the 6th failure locks, so the 7th request is the first one
+    refused as locked. Shorthand elsewhere ("locked after 5 failures", "the 5-failure lock") could be read as
+    locking the 6th request; neither the contract nor its source says whether the failure that crosses the
+    limit is itself answered as locked [UNK]: here it is answered for its own fault (e.g. signature mismatch).
     """
 
     def __init__(self) -> None:
