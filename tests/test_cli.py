@@ -246,3 +246,19 @@ def test_the_lock_owner_is_named_even_when_cron_sets_no_user(monkeypatch: pytest
     assert user_name() == pwd.getpwuid(os.getuid()).pw_name
     monkeypatch.setenv("LOGNAME", "ops-cron")
     assert user_name() == "ops-cron"
+
+
+def test_simulate_on_a_port_in_use_is_a_usage_error_naming_it(work: Path) -> None:
+    """`simulate --port P` with P taken: one line naming host and port, exit 2, not an internal error."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("simulate", "--fleet", "small.yaml", "--port", str(port), cwd=work, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"orchestrator: error: cannot listen on 127.0.0.1:{port}: address already in use"
+    ]
+    assert "internal error" not in result.stderr and result.stdout == ""

@@ -26,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -36,6 +38,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+
+from orchestrator.errors import UsageError
 
 from .auth import Authenticator, Lockout, WireRequest, authenticator_for
 from .config import HOSTILE_BEFORE_BACKEND, Faults, SimulatorConfig
@@ -217,7 +221,11 @@ class Simulator:
         return self._url
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Listen on host:port (0: a free port) and return the base URL."""
+        """Listen on host:port (0: a free port) and return the base URL.
+
+        A port in use, an address not of this machine or an unknown host name is the caller's UsageError (the
+        CLI's exit 2, one line naming host and port), not a crash.
+        """
         if self._runner is not None:
             raise RuntimeError("the simulator is already started")
         self._closing = asyncio.Event()
@@ -227,12 +235,15 @@ class Simulator:
         site = web.TCPSite(runner, host, port)
         try:
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise UsageError(f"cannot listen on {_host_port(host, port)}: {_listen_problem(exc)}") from None
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
         bound_host, bound_port = runner.addresses[0][:2]
-        self._url = f"http://{bound_host}:{bound_port}"
+        self._url = f"http://{_host_port(bound_host, bound_port)}"  # an IPv6 address in brackets
         return self._url
 
     async def close(self) -> None:
@@ -422,6 +433,18 @@ class Simulator:
             request.transport.abort()
         self.stats.answered(index, None, fault)
         return web.Response(status=204)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _listen_problem(exc: OSError) -> str:
+    """The system's words for why it cannot listen: "address already in use", "permission denied", ..."""
+    # aiohttp's own message wraps the system's words in "error while attempting to bind on address ..."
+    system = exc.errno if not isinstance(exc, socket.gaierror) else None
+    text = os.strerror(system) if system else (exc.strerror or str(exc))
+    return text[:1].lower() + text[1:]
 
 
 def run_simulator(
