@@ -1,5 +1,9 @@
 """The command line: the only place that reads the environment, talks to the terminal and picks exit codes.
 
+This module holds the parser, `validate`, `simulate` and `main`; `cli_run` runs plans (preview, apply, jobs),
+`cli_report` reads reports (report, rollback) and writes plans (init, plan from-csv), and `cli_common` holds
+what they share (logging, the scrubbing of secrets from output, the exit-code help).
+
 Every deliberate error is an `OrchestratorError`, caught once in `main` and printed as one line per problem.
 """
 
@@ -7,58 +11,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
-
-import structlog
 
 from . import __version__
 from .api import HttpApi
-from .auth import KIND_LABELS
-from .connect import IAM_ENDPOINT_ENV, Overrides, connection
+from .cli_common import EXIT_CODES_HELP, IAM_HELP, SECRET_SOURCES, configure_logging, overrides, redact
+from .cli_run import cmd_apply, cmd_jobs, cmd_preview
+from .connect import connection
 from .credentials import read_text_file
 from .errors import AuthError, ExitCode, OrchestratorError, TransportError, UsageError
-from .gate import preview_document
 from .governor import Governor
-from .journal import read_journal
-from .lock import hold_locks, lock_paths
 from .plan import Plan, load_plan
-from .preview import Action, Step, render_table, summarize
-from .redact import Scrubber, scrub_tree
-from .report import FAILING_OUTCOMES, Outcome, SecretRedactor, TargetOutcome
-from .run import RunOptions, RunResult, execute
 
-if TYPE_CHECKING:
-    from .progress import Progress
-from .safety import ResumeState, approved_observations, check_window, estimate_seconds, resume_state
-
-EXIT_CODES_HELP = """\
-exit codes:
-  0    all done, or nothing to do
-  1    internal error
-  2    usage error or invalid plan (nothing was sent)
-  3    finished, but some targets failed or their outcome is unknown (report: some need a look)
-  4    the preview gate refused the run
-  5    the change window is closed or not open yet
-  6    stopped by the failure budget
-  7    another run holds the lock
-  130  interrupted (SIGINT)   143  terminated (SIGTERM)
-"""
-
-IAM_HELP = (
-    f"IAM endpoint for a password login (default: the plan's iam_endpoint, else ${IAM_ENDPOINT_ENV}, "
-    "else the plan region's)"
-)
-log = structlog.get_logger("orchestrator")
 EXTRA_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
-# A lock's lease: the run renews it every third of this; a holder silent for longer is taken over.
-LOCK_LEASE = 600.0
 
 
 # --- arguments -------------------------------------------------------------------------------------------------
@@ -230,41 +199,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# --- logging ---------------------------------------------------------------------------------------------------
-
-# Where the secrets of this process are (the credentials in use): human logs and error lines are scrubbed of
-# them, as the report is. Secrets are never logged on purpose; this catches one quoted back by a server.
-SECRET_SOURCES: list[Callable[[], Iterable[str]]] = []
-
-
-def current_scrubber() -> Scrubber:
-    return Scrubber(secret for source in SECRET_SOURCES for secret in source())
-
-
-def redact(text: str) -> str:
-    return current_scrubber()(text)
-
-
-def configure_logging(verbosity: int, quiet: bool, log_format: str = "text") -> None:
-    """Human logs on stderr: warnings and errors only, unless -v (info) or -vv (debug)."""
-    level = 40 if quiet else 30 - 10 * min(verbosity, 2)
-    structlog.configure(
-        processors=[
-            SecretRedactor(lambda: (secret for source in SECRET_SOURCES for secret in source())),
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True)
-            if log_format == "json"
-            else structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
-            structlog.processors.JSONRenderer()
-            if log_format == "json"
-            else structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-
-
 # --- commands --------------------------------------------------------------------------------------------------
 
 
@@ -276,16 +210,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.credentials:
         return asyncio.run(check_credentials(args, plan))
     return ExitCode.OK
-
-
-def overrides(args: argparse.Namespace) -> Overrides:
-    return Overrides(
-        endpoint=args.endpoint,
-        iam_endpoint=args.iam_endpoint,
-        simulate=getattr(args, "simulate", False),
-        sim_job_duration=getattr(args, "sim_job_duration", 0.3),
-        seed=getattr(args, "seed", 0),
-    )
 
 
 async def check_credentials(args: argparse.Namespace, plan: Plan) -> int:
@@ -311,222 +235,6 @@ async def check_credentials(args: argparse.Namespace, plan: Plan) -> int:
     if not args.quiet:
         print(f"credentials work: {what} listed the proxies of instance {target.instance_id}")
     return ExitCode.OK
-
-
-def default_report_path(plan: Plan, now: datetime) -> str:
-    return os.path.join("reports", f"{plan.name}-{now.strftime('%Y%m%dT%H%M%SZ')}.jsonl")
-
-
-async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> int:
-    now = datetime.now(UTC)
-    resume = resume_state(plan, args.resume) if getattr(args, "resume", None) else ResumeState()
-    for note in resume.notes:
-        log.warning("resume: " + note)
-    report_path = args.report or (None if dry_run else default_report_path(plan, now))
-
-    def warn(outcome: TargetOutcome) -> None:
-        if outcome.outcome in FAILING_OUTCOMES:
-            log.info(
-                "target failed",
-                instance=outcome.instance_id,
-                proxy=outcome.proxy_id,
-                outcome=outcome.outcome.value,
-                http_status=outcome.http_status,
-                error_code=outcome.error_code,
-            )
-
-    async with connection(plan, overrides(args), os.environ, read_text_file) as conn:
-        SECRET_SOURCES.append(conn.auth.secrets)
-        log.info("connecting", credentials=conn.auth.describe(), endpoint=conn.endpoint)
-        credentials = KIND_LABELS.get(conn.auth.kind, conn.auth.kind)
-        if dry_run:
-            options = RunOptions(command=args.command, dry_run=True, report_path=report_path)
-            result = await execute(plan, conn, options, on_outcome=warn)
-            if result.auth_failure is not None:  # nothing was read: no preview to approve, one line to say why
-                print(redact(auth_failure_line(result, credentials)), file=sys.stderr)
-                return result.exit_code
-            write_preview(args, plan, conn.identity, result, now, credentials)
-            return result.exit_code
-        if args.metrics_file:
-            from .metrics import check_metrics_path
-
-            check_metrics_path(args.metrics_file)
-        preview, approved = approved_observations(plan, conn.identity, args.approved, args.no_gate, now)
-        estimate = estimate_seconds(plan, preview)
-        check_window(plan, now, estimate, allow_partial=args.allow_partial)
-        if report_path not in (None, "-") and os.path.dirname(report_path):
-            os.makedirs(os.path.dirname(report_path), exist_ok=True)  # its lock file lives beside it
-        with hold_locks(lock_paths(plan.path, report_path), lease=LOCK_LEASE, owner=lock_owner()) as locks:
-            for lock in locks:
-                if lock.took_over:
-                    log.warning(lock.took_over, lock=lock.path)
-            options = RunOptions(
-                command=args.command,
-                progress=progress_for(args, plan),
-                wait=args.wait,
-                report_path=report_path,
-                approved=approved,
-                skip=resume.skip,
-                started_fields={
-                    **resume.started_fields,
-                    "approved_preview": args.approved,
-                    "estimated_duration_s": round(estimate, 1),
-                },
-                resume_hint=f"orchestrator apply {plan.path} --resume {report_path}"
-                + (f" --endpoint {args.endpoint}" if args.endpoint else "")
-                + (f" --approved {args.approved}" if args.approved else " --no-gate"),
-                grace=args.grace,
-                handle_signals=True,
-                locks=locks,
-            )
-            result = await execute(plan, conn, options, on_outcome=warn)
-    if getattr(args, "metrics_file", None):
-        write_run_metrics(args.metrics_file, plan, result)
-    print_result(result, report_path, args.quiet, "apply", credentials)
-    return result.exit_code
-
-
-def auth_failure_line(result: RunResult, credentials: str) -> str:
-    return f"orchestrator: error: authentication failed, run stopped: {result.auth_failure} ({credentials})"
-
-
-def write_run_metrics(path: str, plan: Plan, result: RunResult) -> None:
-    from .metrics import write_metrics  # optional extra: loaded only when asked for
-
-    try:
-        write_metrics(path, result.finished, result.finished.get("counts"), plan=plan.name)
-    except OSError as exc:
-        log.error("cannot write the metrics file", path=path, error=exc.strerror or str(exc))
-
-
-def progress_for(args: argparse.Namespace, plan: Plan) -> Progress | None:
-    """A live progress line on a terminal (never for cron: not a TTY, or -q)."""
-    if args.quiet or not sys.stderr.isatty():
-        return None
-    from .progress import Progress  # an optional extra: loaded only on a terminal
-
-    closes = plan.window.last_start if plan.window is not None else None
-    return Progress(sys.stderr, verb=args.command, configured_rate=plan.limits.rate.per_second, window_closes=closes)
-
-
-def lock_owner() -> str:
-    return f"{user_name()}: orchestrator {' '.join(sys.argv[1:3])}"
-
-
-def user_name() -> str:
-    """Who runs this: $USER or $LOGNAME, else the account of the uid (cron may set neither), else the uid."""
-    import pwd
-
-    try:
-        account = pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:  # a uid without an account, as in some containers
-        account = f"uid {os.getuid()}"
-    return os.environ.get("USER") or os.environ.get("LOGNAME") or account
-
-
-def write_preview(
-    args: argparse.Namespace, plan: Plan, endpoint: str, result: RunResult, now: datetime, credentials: str
-) -> None:
-    """The preview's table and counts (unless -q; with -q, the count line alone when something went wrong) and
-    its file, scrubbed of secrets like the report: it is the file that goes round for approval."""
-    steps = result.steps
-    counts = summarize(steps)
-    unreadable = [o for o in result.failing if o.error_code != "proxy_not_found"]
-    estimate = estimate_seconds(plan, None)
-    document = preview_document(plan, endpoint, steps, unreadable, now, estimate)
-    count_line = (
-        f"preview: {counts['change']} to change, {counts['unchanged']} already at their goal, "
-        f"{counts['missing']} not found, {document['counts']['unreadable']} cannot be read"
-        + f" (read with {credentials})"
-    )
-    if args.quiet:
-        if result.exit_code:
-            print(redact(count_line), file=sys.stderr)
-    else:
-        for line in render_table(steps, show_unchanged=getattr(args, "show_unchanged", False)):
-            print(line)
-        for o in unreadable:
-            print(redact(f"  ! {o.instance_id}/{o.proxy_id}  cannot be read: {o.error_code}: {o.error_msg}"))
-        print(count_line)
-        window = document["window"]
-        if window is not None and window["fits"] is False:
-            print(
-                f"warning: the run needs about {estimate:.0f}s and cannot finish before the window's last start "
-                f"({window['last_start']}); apply will refuse it without --allow-partial"
-            )
-    out = getattr(args, "out", None) or f"{os.path.splitext(plan.path)[0]}.preview.json"
-    atomic_write(out, json.dumps(scrub_tree(document, current_scrubber()), indent=1) + "\n")
-    if not args.quiet:
-        endpoint_option = f" --endpoint {args.endpoint}" if getattr(args, "endpoint", None) else ""
-        approve = f"orchestrator apply {plan.path}{endpoint_option} --approved {out}"
-        print(f"preview written to {out}; approve it with: {approve}")
-
-
-def atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-LOGGED_TARGETS = 10  # targets that need a look listed in the end summary when stderr is not a terminal
-
-
-def print_summary(
-    result: RunResult, report_path: str | None, quiet: bool, verb: str = "apply", credentials: str = ""
-) -> None:
-    """One line (all that -q prints, on failure only); then, unless -q, the summary table of this run.
-
-    The line says which kind of credentials the run used (`credentials`, never the secret).
-    """
-    parts = ", ".join(f"{result.count(o)} {o.value}" for o in Outcome if result.count(o))
-    where = f"; report: {report_path}" if report_path and report_path != "-" else ""
-    total = len(result.latest)
-    rate = result.wire / max(result.duration_s, 1e-9)
-    how = f"{rate:.1f} requests/s" + (f", {credentials}" if credentials else "")
-    print(
-        f"{verb}: {total} targets in {result.duration_s:.1f}s ({how}): {parts or 'nothing to do'}{where}",
-        file=sys.stderr,
-    )
-    if quiet or not result.failing:
-        return
-    # On a terminal the whole list; in a log (cron), the first few: the report has them all.
-    shown = None if sys.stderr.isatty() else LOGGED_TARGETS
-    if report_path and report_path != "-" and os.path.exists(report_path):
-        from .summary import journal_for_summary, render_table, summarize
-
-        with open(report_path, "rb") as handle:  # this run's lines only: the file may hold earlier runs
-            mine = b"".join(line for line in handle if result.run_id.encode() in line)
-        table = render_table(summarize(journal_for_summary([(report_path, mine)])), max_targets=shown)
-        print(redact(table), file=sys.stderr, end="")
-        return
-    for o in result.failing[:shown]:
-        line = (
-            f"  {o.outcome.value}: {o.instance_id}/{o.proxy_id}: {o.http_status or '-'} {o.error_code}: {o.error_msg}"
-        )
-        print(redact(line), file=sys.stderr)
-    if shown is not None and len(result.failing) > shown:
-        print(f"  ... and {len(result.failing) - shown} more", file=sys.stderr)
-
-
-def print_result(result: RunResult, report_path: str | None, quiet: bool, verb: str, credentials: str) -> None:
-    """What a run says at its end: refused credentials in one line, then (unless -q) the summary."""
-    if result.auth_failure is not None:  # with -q, this is the one line of the failure
-        print(redact(auth_failure_line(result, credentials)), file=sys.stderr)
-    if not quiet or (result.exit_code and result.auth_failure is None):
-        print_summary(result, report_path, quiet, verb=verb, credentials=credentials)
-
-
-def cmd_preview(args: argparse.Namespace) -> int:
-    plan = load_plan(args.plan)
-    return asyncio.run(run_plan(args, plan, dry_run=True))
-
-
-def cmd_apply(args: argparse.Namespace) -> int:
-    plan = load_plan(args.plan)
-    return asyncio.run(run_plan(args, plan, dry_run=args.dry_run))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -570,53 +278,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         log=log_request if args.verbose else None,
     )
     return ExitCode.OK
-
-
-def cmd_jobs(args: argparse.Namespace) -> int:
-    journal = read_journal(args.reports)
-    plan_path = args.plan or next((run.plan for run in reversed(journal.runs) if run.plan), None)
-    if not plan_path:
-        raise UsageError(f"{args.reports[-1]}: no run_started line names the plan; give --plan PLAN")
-    plan = load_plan(plan_path)
-    if not args.endpoint:  # follow the jobs where they were made, not where the plan's region points
-        recorded_endpoint = next((r.started.get("endpoint") for r in reversed(journal.runs) if r.started), None)
-        if isinstance(recorded_endpoint, str) and recorded_endpoint:
-            args.endpoint = recorded_endpoint
-    recorded = [
-        (
-            Step(*entry.key, entry.mode_before, entry.mode_target, Action.CHANGE),  # type: ignore[arg-type]
-            entry.job_id,
-        )
-        for entry in journal.latest.values()
-        if entry.outcome == Outcome.SUBMITTED.value and entry.job_id and entry.mode_target
-    ]
-    if not recorded:
-        if not args.quiet:
-            print(f"nothing to follow: no submitted target with a job id in {', '.join(args.reports)}")
-        return ExitCode.OK
-    now = datetime.now(UTC)
-    report_path = args.report or default_report_path(plan, now)
-    args.simulate = False
-
-    async def follow() -> tuple[RunResult, str]:
-        async with connection(plan, overrides(args), os.environ, read_text_file) as conn:
-            SECRET_SOURCES.append(conn.auth.secrets)
-            log.info("connecting", credentials=conn.auth.describe(), endpoint=conn.endpoint)
-            options = RunOptions(
-                command="jobs",
-                report_path=report_path,
-                started_fields={"follows": list(args.reports), "jobs": len(recorded), "wait": args.wait},
-                handle_signals=True,
-                work=lambda engine: engine.follow(recorded, wait=args.wait),
-            )
-            return await execute(plan, conn, options), KIND_LABELS.get(conn.auth.kind, conn.auth.kind)
-
-    result, credentials = asyncio.run(follow())
-    print_result(result, report_path, args.quiet, "jobs", credentials)
-    running = len(recorded) - len(result.latest)
-    if running and not args.quiet:
-        print(f"  {running} jobs still in progress: run again later, or with --wait", file=sys.stderr)
-    return result.exit_code
 
 
 COMMANDS = {

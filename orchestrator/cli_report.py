@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from .cli_common import EXIT_CODES_HELP
 from .errors import ExitCode, UsageError
 from .journal import Journal, parse_journal
 from .plan import load_plan
@@ -40,7 +41,6 @@ FORMATS = {"table": render_table, "json": render_json, "csv": render_csv}
 # --- the parser ---------------------------------------------------------------------------------------------------
 def add_commands(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Handler]:
     """Add report, rollback, init and plan (from-csv) to the CLI's subparsers; return {command: handler}."""
-    from .cli import EXIT_CODES_HELP  # imported here: cli imports this module
 
     def command(parent: Subparsers, name: str, help_text: str, examples: Sequence[str]) -> argparse.ArgumentParser:
         listed = "\n".join(f"  {example}" for example in examples)

@@ -239,7 +239,7 @@ def test_the_lock_owner_is_named_even_when_cron_sets_no_user(monkeypatch: pytest
     import os
     import pwd
 
-    from orchestrator.cli import user_name
+    from orchestrator.cli_run import user_name
 
     monkeypatch.delenv("USER", raising=False)
     monkeypatch.delenv("LOGNAME", raising=False)
