@@ -22,15 +22,8 @@ from .errors import ExitCode, UsageError
 from .journal import Journal, parse_journal
 from .plan import load_plan
 from .planwrite import EmptyPlan, check_same_plan, init_plan, plan_from_csv, retry_plan, rollback_plan
-from .summary import (
-    journal_for_summary,
-    make_filters,
-    needs_a_look,
-    render_csv,
-    render_json,
-    render_table,
-    summarize,
-)
+from .summary import journal_for_summary, make_filters, needs_a_look, summarize
+from .summarytext import render_csv, render_json, render_table
 
 Handler = Callable[[argparse.Namespace], int]
 if TYPE_CHECKING:

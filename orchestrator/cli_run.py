@@ -215,7 +215,8 @@ def print_summary(
     # On a terminal the whole list; in a log (cron), the first few: the report has them all.
     shown = None if sys.stderr.isatty() else LOGGED_TARGETS
     if report_path and report_path != "-" and os.path.exists(report_path):
-        from .summary import journal_for_summary, render_table, summarize
+        from .summary import journal_for_summary, summarize
+        from .summarytext import render_table
 
         with open(report_path, "rb") as handle:  # this run's lines only: the file may hold earlier runs
             mine = b"".join(line for line in handle if result.run_id.encode() in line)

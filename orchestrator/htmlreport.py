@@ -21,17 +21,8 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Final
 
-from .summary import (
-    QUIET_OUTCOMES,
-    RunInfo,
-    Settled,
-    Summary,
-    TargetRow,
-    format_duration,
-    format_time,
-    sent,
-    traffic_line,
-)
+from .summary import QUIET_OUTCOMES, RunInfo, Settled, Summary, TargetRow, sent
+from .summarytext import format_duration, format_time, traffic_line
 
 _BUCKETS: Final = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
 _MAX_BARS: Final = 60

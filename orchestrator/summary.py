@@ -1,19 +1,13 @@
-"""What one or more reports say happened, in numbers and rows; rendered as a table, JSON or CSV. Pure.
+"""What one or more reports say happened, in numbers and rows (rendered by `summarytext`, `htmlreport`). Pure.
 
 A summary is made from a `Journal` (orchestrator.journal): several reports of resumed runs read together,
 the latest outcome per target winning. Lines of dry runs are left out, unless the reports hold nothing but
 dry runs (`journal_for_summary`): then the summary is one of previews (`would_change`).
-
-Report content is untrusted (an error message comes from a server): the table shows control characters
-escaped, and the CSV defuses cells a spreadsheet would run as a formula.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -226,7 +220,7 @@ def current_entries(journal: Journal) -> list[JournalEntry]:
 
 def summarize(journal: Journal, filters: Filters = Filters()) -> Summary:
     """The summary of a journal, its targets limited by `filters`."""
-    every = sorted((_row(entry) for entry in current_entries(journal)), key=_row_order)
+    every = sorted((_row(entry) for entry in current_entries(journal)), key=row_order)
     rows = tuple(row for row in every if filters.matches(row))
     last_line: dict[str, datetime] = {}  # run_id -> its last target line, for runs killed before run_finished
     for settled in (s for row in every for s in row.settled):
@@ -243,7 +237,7 @@ def summarize(journal: Journal, filters: Filters = Filters()) -> Summary:
         filters=filters,
         total=len(every),
         rows=rows,
-        counts={o: counts[o] for o in _outcome_order(counts)},
+        counts={o: counts[o] for o in outcome_order(counts)},
         failures=_failure_groups(row for row in rows if row.failing),
         duration_s=sum(run.duration_s or 0.0 for run in runs),
         requests=requests if finished else {},
@@ -282,11 +276,11 @@ def _settled(lines: Iterable[Mapping[str, Any]]) -> Iterable[Settled]:
             yield Settled(at, outcome, run_id)
 
 
-def _row_order(row: TargetRow) -> tuple[str, str, str]:
+def row_order(row: TargetRow) -> tuple[str, str, str]:
     return (row.project_id, row.instance_id, row.proxy_id)
 
 
-def _outcome_order(counts: Mapping[str, int]) -> list[str]:
+def outcome_order(counts: Mapping[str, int]) -> list[str]:
     return [o for o in KNOWN_OUTCOMES if counts.get(o)] + sorted(o for o in counts if o not in KNOWN_OUTCOMES)
 
 
@@ -364,185 +358,11 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-# --- renderers ------------------------------------------------------------------------------------------------
-def render_json(summary: Summary) -> str:
-    """One JSON document."""
-    return json.dumps(summary.as_dict(), indent=2, ensure_ascii=False) + "\n"
-
-
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
-
-
-def render_csv(summary: Summary) -> str:
-    """A header and one row per target; a cell a spreadsheet would read as a formula gets a leading quote."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
-    for row in summary.rows:
-        cells = row.as_dict()
-        writer.writerow(_defuse(cells[name]) for name in CSV_FIELDS)
-    return out.getvalue()
-
-
-def _defuse(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def render_table(summary: Summary, *, message_width: int = 80, max_targets: int | None = None) -> str:
-    """Aligned text: the runs, the counts per outcome, the failures by error code, then the targets.
-
-    Without filters, only the targets that need a look are listed (failing or not started); with filters,
-    every target that matches; with `max_targets`, the first that many, then how many more there are.
-    """
-    out: list[str] = [_headline(summary), _verdict(summary), ""]
-    if summary.runs:
-        out += _table(
-            ("run", "started", "command", "duration", "exit", "note"),
-            [
-                (
-                    run.run_id[:8],
-                    format_time(run.started),
-                    (run.command or "-") + (" (dry run)" if run.dry_run else ""),
-                    "-" if run.duration_s is None else format_duration(run.duration_s),
-                    "-" if run.exit_code is None else str(run.exit_code),
-                    _run_note(run),
-                )
-                for run in summary.runs
-            ],
-        )
-        out.append("")
-    if not summary.rows:
-        out.append("no targets" + (f" match {summary.filters.describe()}" if summary.filters.active else ""))
-        return "\n".join(_clean(line) for line in out) + "\n"
-    counts = [(outcome, str(n)) for outcome, n in summary.counts.items()]
-    out += _table(("outcome", "targets"), [*counts, ("total", str(len(summary.rows)))], right=(1,))
-    out += ["", traffic_line(summary)]
-    if summary.failures:
-        out += ["", "failures by error code:"]
-        out += _table(
-            ("count", "error code", "outcomes", "example message"),
-            [
-                (
-                    str(group.count),
-                    group.error_code or "-",
-                    ", ".join(f"{n} {o}" for o, n in group.outcomes.items()),
-                    _short(group.example, message_width),
-                )
-                for group in summary.failures
-            ],
-            right=(0,),
-        )
-    listed = (
-        summary.rows if summary.filters.active else tuple(r for r in summary.rows if r.outcome not in QUIET_OUTCOMES)
-    )
-    if listed:
-        title = "targets" if summary.filters.active else "targets that need a look"
-        out += ["", f"{title} ({len(listed)}):"]
-        order = {outcome: i for i, outcome in enumerate(summary.counts)}
-        ordered = sorted(listed, key=lambda r: (order.get(r.outcome, 99), _row_order(r)))
-        out += _table(
-            ("outcome", "instance", "proxy", "mode", "error", "message"),
-            [
-                (
-                    row.outcome,
-                    row.instance_id,
-                    row.proxy_id,
-                    f"{row.mode_before or '?'} -> {row.mode_target or '?'}",
-                    " ".join(filter(None, (str(row.http_status or ""), row.error_code or ""))) or "-",
-                    _short(row.error_msg or row.note, message_width),
-                )
-                for row in ordered[:max_targets]
-            ],
-        )
-        if max_targets is not None and len(ordered) > max_targets:
-            out.append(f"... and {len(ordered) - max_targets} more: orchestrator report {' '.join(summary.files)}")
-    return "\n".join(_clean(line).rstrip() for line in out) + "\n"
-
-
-def _headline(summary: Summary) -> str:
-    files = f"{len(summary.files)} report{'s' if len(summary.files) != 1 else ''}"
-    runs = f"{len(summary.runs)} run{'s' if len(summary.runs) != 1 else ''}"
-    what = "dry runs only: a preview, nothing was sent; " if summary.dry_run else ""
-    shown = f" ({len(summary.rows)} match {summary.filters.describe()})" if summary.filters.active else ""
-    bad = f"; {len(summary.bad_lines)} unreadable lines ignored" if summary.bad_lines else ""
-    return f"{files}, {runs}: {what}{summary.total} targets{shown}{bad}"
-
-
 def needs_a_look(summary: Summary) -> list[tuple[str, int]]:
     """The outcomes (with their counts) of the targets shown that are not done: `report` exits 3 on any."""
     return [(o, n) for o, n in summary.counts.items() if o not in QUIET_OUTCOMES]
 
 
-def _verdict(summary: Summary) -> str:
-    """The one line to read first."""
-    if not summary.rows:
-        return "nothing to report"
-    look = needs_a_look(summary)
-    if look:
-        return "NEEDS A LOOK: " + ", ".join(f"{n} {o}" for o, n in look)
-    if summary.dry_run:
-        return f"preview: {summary.counts.get('would_change', 0)} would change"
-    return "ok: every target is done"
-
-
-def format_time(moment: datetime | None) -> str:
-    """2026-12-03 13:53:25Z: to the second, UTC marked Z."""
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S%z").replace("+0000", "Z")
-
-
-def _run_note(run: RunInfo) -> str:
-    if not run.finished:
-        return "no run_finished line: killed, or still running"
-    return f"stopped: {run.stop_reason}" if run.stop_reason else ""
-
-
 def sent(requests: Mapping[str, int]) -> int:
     """Requests that went on the wire, which the rate limit is about (calls refused before sending are not)."""
     return requests.get("wire", requests.get("calls", 0))
-
-
-def traffic_line(summary: Summary) -> str:
-    """Duration, calls and effective rate in one line (the table and the HTML report show the same)."""
-    parts = [f"duration {format_duration(summary.duration_s)}"]
-    requests = summary.requests
-    if requests:
-        parts.append(
-            f"{requests['calls']} calls ({requests['wire']} sent on the wire, {requests['retries']} retries, "
-            f"{requests['throttled']} throttled (HTTP 429), {requests['job_polls']} job polls)"
-        )
-    if summary.effective_rate is not None:
-        limit = f" (limit {summary.rate_limit})" if summary.rate_limit else ""
-        parts.append(f"effective rate {summary.effective_rate:.2f} requests/s sent{limit}")
-    return "; ".join(parts)
-
-
-def format_duration(seconds: float) -> str:
-    """12.3s, 4m05s, 2h03m07s: short, and sortable by eye."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[int] = ()) -> list[str]:
-    cells = [list(header), *([_clean(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return [
-        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        for row in cells
-    ]
-
-
-def _short(text: str | None, width: int) -> str:
-    if not text:
-        return "-"
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _clean(text: str) -> str:
-    """Control characters (an escape sequence in an error message) shown, not sent to the terminal."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

@@ -17,14 +17,11 @@ from orchestrator.summary import (
     KNOWN_OUTCOMES,
     Filters,
     Summary,
-    format_duration,
     journal_for_summary,
     make_filters,
-    render_csv,
-    render_json,
-    render_table,
     summarize,
 )
+from orchestrator.summarytext import format_duration, render_csv, render_json, render_table
 
 
 def both_runs(filters: Filters | None = None) -> Summary:

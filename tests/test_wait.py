@@ -22,7 +22,8 @@ from orchestrator.preview import Action, Step
 from orchestrator.report import Outcome, TargetOutcome
 from orchestrator.run import RunOptions, RunResult, execute
 from orchestrator.simulator import Fleet, Simulator, SimulatorConfig
-from orchestrator.summary import journal_for_summary, render_table, summarize
+from orchestrator.summary import journal_for_summary, summarize
+from orchestrator.summarytext import render_table
 
 TOKEN = "MIIwait-test-token"
 RETRY = RetrySettings(attempts=4, base_delay=0.01, max_delay=0.05, timeout=5.0)
