@@ -1,7 +1,7 @@
 """Run every benchmark (each against the simulator in its own process, on loopback) and print one line per
 figure; the figures also go to benchmarks/results.json (or --quick: results-quick.json).
 
-    python benchmarks/run_all.py [--quick] [--only rate,makespan,cost,scale,faults]
+    python benchmarks/run_all.py [--quick] [--only rate,makespan,cost,scale,faults,limiter]
 
 Run on demand, not part of the test suite. A full run takes about 10 minutes on 2 cores.
 """
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cost
 import bench_faults
+import bench_limiter
 import bench_makespan
 import bench_rate
 import bench_scale
@@ -31,6 +32,7 @@ BENCHMARKS = {
     "cost": bench_cost,
     "scale": bench_scale,
     "faults": bench_faults,
+    "limiter": bench_limiter,
 }
 
 
