@@ -169,7 +169,8 @@ def _aksk_from_env(env: Mapping[str, str]) -> AkSkCredentials | None:
                 f"but {ENV_AK} and {ENV_SK} are not"
             )
         return None
-    return AkSkCredentials(keys[ENV_AK], keys[ENV_SK], token, _set(env, ENV_PROJECT_ID), source="environment")
+    project_id = _checked_project_id(_set(env, ENV_PROJECT_ID), ENV_PROJECT_ID)
+    return AkSkCredentials(keys[ENV_AK], keys[ENV_SK], token, project_id, source="environment")
 
 
 def _aksk_from_file(env: Mapping[str, str], read_file: Callable[[str], str | None]) -> AkSkCredentials | None:
@@ -196,14 +197,17 @@ def _aksk_from_file(env: Mapping[str, str], read_file: Callable[[str], str | Non
         if explicit:
             raise UsageError(f"credentials file {path} has no ak and sk in its [{_FILE_SECTION}] section")
         return None
-    project_id = section.get("project_id")
+    project_id = _checked_project_id(section.get("project_id"), f"project_id{where}")
+    return AkSkCredentials(keys["ak"], keys["sk"], token, project_id, source=path)
+
+
+def _checked_project_id(project_id: str | None, where: str) -> str | None:
     if project_id is not None and not PROJECT_ID_RE.fullmatch(project_id):
         # Not echoed: a value pasted into the wrong line may be a secret.
         raise UsageError(
-            f"invalid project_id{where} (value not shown, {len(project_id)} characters); "
-            f"allowed: {ID_ALLOWED['project_id']}"
+            f"invalid {where} (value not shown, {len(project_id)} characters); allowed: {ID_ALLOWED['project_id']}"
         )
-    return AkSkCredentials(keys["ak"], keys["sk"], token, project_id, source=path)
+    return project_id
 
 
 # Why a file is not INI, said without quoting it: the parser's own messages quote the line, which may hold a

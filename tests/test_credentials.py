@@ -70,10 +70,18 @@ def usage_error(env: dict[str, str], read_file: Callable[[str], str | None] | No
 
 def test_aksk_from_environment() -> None:
     """AK and SK in the environment give AK/SK credentials, with the optional token and project id."""
-    env = {**AKSK_ENV, "HUAWEICLOUD_SDK_SECURITY_TOKEN": TOKEN, "HUAWEICLOUD_SDK_PROJECT_ID": "p1"}
+    env = {**AKSK_ENV, "HUAWEICLOUD_SDK_SECURITY_TOKEN": TOKEN, "HUAWEICLOUD_SDK_PROJECT_ID": "0" * 32}
     creds = discover_credentials(env)
-    assert creds == AkSkCredentials(AK, SK, TOKEN, "p1", source="environment")
+    assert creds == AkSkCredentials(AK, SK, TOKEN, "0" * 32, source="environment")
     assert creds.kind == "aksk"
+
+
+def test_environment_project_id_is_checked_like_a_plans() -> None:
+    """$HUAWEICLOUD_SDK_PROJECT_ID must be 32 letters or digits; the error names the variable, not its value."""
+    message = usage_error({**AKSK_ENV, "HUAWEICLOUD_SDK_PROJECT_ID": "../../etc"})
+    assert message == (
+        "invalid HUAWEICLOUD_SDK_PROJECT_ID (value not shown, 9 characters); allowed: 32 letters or digits"
+    )
 
 
 def test_environment_aksk_beats_everything() -> None:
