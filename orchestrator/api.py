@@ -358,8 +358,16 @@ class IamClient:
 
     ATTEMPTS = 3
 
-    def __init__(self, iam_endpoint: str, *, timeout: float, sleep: Callable[[float], Awaitable[None]] | None = None):
+    def __init__(
+        self,
+        iam_endpoint: str,
+        *,
+        timeout: float,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        origin: str = "",
+    ):
         self.endpoint = iam_endpoint.rstrip("/")
+        self._where = f"{self.endpoint} (from {origin})" if origin else self.endpoint  # where it was set
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._sleep = sleep or asyncio.sleep
         self._session: aiohttp.ClientSession | None = None
@@ -380,7 +388,7 @@ class IamClient:
             try:
                 status, headers, body = await self._post(iam_token_request_body(creds, project_id=project_id))
             except TransportError as exc:
-                problem = f"IAM at {self.endpoint} did not answer ({exc.kind}: {exc.detail})"
+                problem = f"IAM at {self._where} did not answer ({exc.kind}: {exc.detail})"
             else:
                 if status == 201:
                     return _issued_token(headers, body, who)

@@ -61,7 +61,12 @@ def resolve_endpoint(plan: Plan, override: str | None) -> str:
 
 
 def resolve_iam_endpoint(plan: Plan, override: str | None, env: Mapping[str, str]) -> str:
-    """`--iam-endpoint`, then the plan's `iam_endpoint`, then $HUAWEICLOUD_SDK_IAM_ENDPOINT, then the region's.
+    """`--iam-endpoint`, then the plan's `iam_endpoint`, then $HUAWEICLOUD_SDK_IAM_ENDPOINT, then the region's."""
+    return iam_endpoint_and_origin(plan, override, env)[0]
+
+
+def iam_endpoint_and_origin(plan: Plan, override: str | None, env: Mapping[str, str]) -> tuple[str, str]:
+    """The IAM endpoint of a password login and which setting chose it (for messages).
 
     The order is issue 3's (the plan, written for this fleet, beats a variable exported for every tool). The
     region's IAM host, `https://iam.{region}.myhuaweicloud.com`, is the SDK's convention: the contract names no
@@ -73,16 +78,16 @@ def resolve_iam_endpoint(plan: Plan, override: str | None, env: Mapping[str, str
         (f"${IAM_ENDPOINT_ENV}", env.get(IAM_ENDPOINT_ENV, "").strip()),
         (f"{plan.path}: region", f"https://iam.{plan.region}.myhuaweicloud.com" if plan.region else ""),
     )
-    source, chosen = next(((source, value) for source, value in candidates if value), ("", ""))
+    origin, chosen = next(((origin, value) for origin, value in candidates if value), ("", ""))
     if not chosen:
         raise UsageError(
             f"{plan.path}: IAM endpoint unknown: the plan has neither region nor iam_endpoint; "
             f"set iam_endpoint, --iam-endpoint or ${IAM_ENDPOINT_ENV}"
         )
     try:
-        return check_endpoint(chosen)
+        return check_endpoint(chosen), origin
     except ValueError as exc:
-        raise UsageError(f"IAM endpoint from {source}: {exc}") from None
+        raise UsageError(f"IAM endpoint from {origin}: {exc}") from None
 
 
 async def authenticator_from_environment(
@@ -104,9 +109,8 @@ async def authenticator_from_environment(
         except ValueError as exc:
             raise UsageError(f"IAM token from {creds.source}: {exc}") from None
     assert isinstance(creds, PasswordCredentials)
-    iam = await stack.enter_async_context(
-        IamClient(resolve_iam_endpoint(plan, overrides.iam_endpoint, env), timeout=plan.retry.timeout)
-    )
+    endpoint, origin = iam_endpoint_and_origin(plan, overrides.iam_endpoint, env)
+    iam = await stack.enter_async_context(IamClient(endpoint, timeout=plan.retry.timeout, origin=origin))
     return IamPasswordAuth(creds, iam.login)
 
 
