@@ -25,7 +25,7 @@ from . import __version__
 from .auth import Authenticator, IssuedToken
 from .credentials import PasswordCredentials, iam_token_request_body
 from .errors import AuthError, TransportError
-from .governor import Governor
+from .governor import Governor, Start
 from .plan import Mode
 from .redact import Scrubber
 from .retrying import parse_retry_after
@@ -137,6 +137,8 @@ class WireCounter:
             per_call = ctx.trace_request_ctx
             if isinstance(per_call, _CallWire):
                 per_call.sent += 1
+                if per_call.start is not None:  # the governor's log counts the request from now on
+                    per_call.start.mark_sent(asyncio.get_running_loop().time())
 
         config.on_request_headers_sent.append(on_headers_sent)
         return config
@@ -145,6 +147,7 @@ class WireCounter:
 @dataclass(slots=True)
 class _CallWire:
     sent: int = 0
+    start: Start | None = None  # the governor's record of this call
 
 
 class HttpApi:
@@ -252,14 +255,14 @@ class HttpApi:
     ) -> tuple[Reply, dict[str, str]]:
         if self._session is None:
             raise RuntimeError("HttpApi used outside 'async with'")
-        async with self._governor.call():
+        async with self._governor.call() as start:
             if self.refused is not None:
                 # Credentials refused for good earlier in this run: sending more would only be refused again
                 # (and could lock an AK). Nothing is sent.
                 raise AuthError(f"not sent: the credentials were refused earlier in this run ({self.refused})")
             headers = await self._auth.authorize(method, url, self._headers(project_id, bool(body)), body, project_id)
             admitted()
-            wire = _CallWire()
+            wire = _CallWire(start=start)
             try:
                 async with self._session.request(
                     method,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 from aiohttp import web
@@ -12,7 +13,7 @@ from aiohttp import web
 from orchestrator.api import MAX_BODY_BYTES, HttpApi, consistency_body
 from orchestrator.auth import StaticToken
 from orchestrator.errors import TransportError
-from orchestrator.governor import Governor
+from orchestrator.governor import Governor, Start
 from orchestrator.plan import Rate
 
 PROJECT = "619d3e78f61b4be68bc5aa0b59edcf7b"
@@ -221,3 +222,34 @@ async def test_a_quoted_piece_of_the_token_never_reaches_the_reply(serve) -> Non
         reply = await api.list_proxies(PROJECT, INSTANCE, offset=0, limit=100)
     assert reply.status == 400 and reply.error_msg is not None
     assert "Got more than 8190 bytes" in reply.error_msg and "Ab3Ab3Ab3" not in reply.error_msg
+
+
+class RecordingGovernor(Governor):
+    """A governor that keeps the log entry of every call it lets through."""
+
+    def __init__(self) -> None:
+        super().__init__(Rate(1000, 1.0), 4)
+        self.starts: list[Start] = []
+
+    @asynccontextmanager
+    async def call(self) -> AsyncIterator[Start]:
+        async with super().call() as start:
+            self.starts.append(start)
+            yield start
+
+
+async def test_the_governor_learns_when_each_request_left(serve) -> None:
+    """The trace marks a call's log entry when its headers are sent; a call never sent stays at its admission."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"job_id": "j-1"})
+
+    governor = RecordingGovernor()
+    async with HttpApi(await serve(handler), StaticToken(TOKEN), governor, timeout=5.0) as api:
+        await api.change_consistency(PROJECT, INSTANCE, PROXY, "session")
+    async with HttpApi("http://127.0.0.1:9", StaticToken(TOKEN), governor, timeout=5.0) as api:
+        with pytest.raises(TransportError):
+            await api.change_consistency(PROJECT, INSTANCE, PROXY, "session")
+    sent, refused = governor.starts
+    assert sent.sent is not None and sent.sent >= sent.admitted
+    assert refused.sent is None and refused.moment == refused.admitted

@@ -115,3 +115,42 @@ def test_the_window_log_holds_the_ceiling_when_starts_bunch_up() -> None:
     for _ in range(200):
         fast.admit(0.0)
     assert abs(fast.earliest(0.5) - 1.005) < 1e-9  # at least 5 ms to spare
+
+
+def test_the_log_counts_a_start_from_when_its_request_left() -> None:
+    """Once the API module marks a start sent, the window is measured from that moment: calls let through
+    together after a stall but sent one by one do not make room for an early next start."""
+    from orchestrator.governor import SlotLimiter
+
+    limiter = SlotLimiter(Rate(3, 1.0))
+    first = limiter.admit(0.0)
+    limiter.admit(0.5)
+    limiter.admit(0.6)
+    margin = 1 / 12  # a quarter interval: more than 5 ms at 3/s
+    assert abs(limiter.earliest(0.7) - (1.0 + margin)) < 1e-9  # not sent yet: its admission counts
+    first.mark_sent(0.3)
+    assert abs(limiter.earliest(0.7) - (1.3 + margin)) < 1e-9  # it reached the server at 0.3
+    first.mark_sent(0.45)  # a re-send does not move it again
+    assert abs(limiter.earliest(0.7) - (1.3 + margin)) < 1e-9
+
+
+def test_the_earliest_moment_in_the_log_decides_whichever_start_it_is() -> None:
+    """If the oldest admission left last, a later admission's earlier send decides the window."""
+    from orchestrator.governor import SlotLimiter
+
+    limiter = SlotLimiter(Rate(3, 1.0))
+    starts = [limiter.admit(moment) for moment in (0.0, 0.1, 0.2)]
+    starts[0].mark_sent(0.9)
+    starts[1].mark_sent(0.15)
+    starts[2].mark_sent(0.25)
+    assert abs(limiter.earliest(0.3) - (1.15 + 1 / 12)) < 1e-9
+
+
+async def test_a_call_gets_its_start_to_mark() -> None:
+    """Governor.call hands the body the log entry of its admission, which the API's trace marks as sent."""
+    governor = Governor(Rate(100, 1.0), 4)
+    governor.proven.set()
+    async with governor.call() as start:
+        assert start.sent is None and start.moment == start.admitted
+        start.mark_sent(start.admitted + 0.01)
+    assert start.moment == start.admitted + 0.01
