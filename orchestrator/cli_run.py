@@ -60,10 +60,13 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
         log.info("connecting", credentials=conn.auth.describe(), endpoint=conn.endpoint)
         credentials = KIND_LABELS.get(conn.auth.kind, conn.auth.kind)
         if dry_run:
-            options = RunOptions(command=args.command, dry_run=True, report_path=report_path)
+            options = RunOptions(command=args.command, dry_run=True, report_path=report_path, handle_signals=True)
             result = await execute(plan, conn, options, on_outcome=warn)
             if result.auth_failure is not None:  # nothing was read: no preview to approve, one line to say why
                 print(redact(auth_failure_line(result, credentials)), file=sys.stderr)
+                return result.exit_code
+            if result.signal is not None:  # a fleet half read approves nothing
+                print(f"orchestrator: interrupted by {result.signal}: no preview written", file=sys.stderr)
                 return result.exit_code
             write_preview(args, plan, conn.identity, result, now, credentials)
             return result.exit_code

@@ -286,7 +286,11 @@ async def _supervised(engine: Engine, plan: Plan, options: RunOptions, result: R
         try:
             await task
         except asyncio.CancelledError:
-            if not task.cancelled():  # we were cancelled from outside: pass it on
+            # The engine's task cancelled by the grace period or a second signal ends the run here; this task
+            # cancelled from outside (asyncio.run on Ctrl-C, a caller) must pass it on, even though cancelling
+            # it cancelled the engine's task as well.
+            current = asyncio.current_task()
+            if not task.cancelled() or (current is not None and current.cancelling()):
                 raise
         finally:
             for helper in helpers:

@@ -140,10 +140,10 @@ def test_a_password_in_the_plans_endpoint_is_not_quoted_back(work: Path) -> None
     assert "pw-S3CRET-9" not in result.stderr and "'https://***@example.com'" in result.stderr
 
 
-def test_an_interrupted_preview_writes_no_preview(work: Path) -> None:
-    """SIGTERM in the middle of a preview leaves no preview file, whole or partial: it is written at the end,
-    atomically, so no apply can be approved on a fleet half read. (A preview holds no lock and changes nothing:
-    the signal's default action, ending the process, is all it needs.)"""
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_an_interrupted_preview_writes_no_preview(work: Path, signum: int, code: int) -> None:
+    """SIGTERM or SIGINT (Ctrl-C) in the middle of a preview: exit 143/130, one line saying so, and no preview
+    file, whole or partial, so that no apply can be approved on a fleet half read."""
     with simulator_for(work / "demo.yaml", faults=Faults(latency=0.05)) as sim:
         run = start_cli(
             "preview", "demo.yaml", "-q", "--endpoint", sim.url, "--out", "p.json", cwd=work,
@@ -152,7 +152,11 @@ def test_an_interrupted_preview_writes_no_preview(work: Path) -> None:
         deadline = time.monotonic() + 20
         while sim.call(lambda s: s.stats.count()) < 10 and time.monotonic() < deadline:
             time.sleep(0.02)
-        run.send_signal(signal.SIGTERM)
-        out, _ = run.communicate(timeout=30)
-    assert run.returncode == -signal.SIGTERM and out == ""
+        run.send_signal(signum)
+        out, err = run.communicate(timeout=30)
+    assert run.returncode == code and out == ""
+    assert (
+        err.strip().splitlines()[-1]
+        == f"orchestrator: interrupted by {signal.Signals(signum).name}: no preview written"
+    )
     assert not list(work.glob("p.json*"))
