@@ -296,7 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int({**COMMANDS, **EXTRA_COMMANDS}[args.command](args))
     except OrchestratorError as exc:
-        for line in str(exc).splitlines() or [type(exc).__name__]:
+        lines = str(exc).splitlines() or [type(exc).__name__]
+        if args.quiet and len(lines) > 1:  # -q promises one line: the first problem, and how many more
+            more = len(lines) - 1
+            lines = [f"{lines[0]} (and {more} more problem{'s' if more > 1 else ''}; run without -q to see all)"]
+        for line in lines:
             print(f"orchestrator: error: {redact(line)}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:

@@ -67,6 +67,9 @@ def test_invalid_plan_is_one_line_per_problem_exit_2(work: Path) -> None:
     assert "did you mean 'concurrency'" in lines[0]
     assert lines[1].startswith("orchestrator: error: bad.yaml:9:11: targets[0].mode:") and "`on`" in lines[1]
     assert "Traceback" not in result.stderr
+    quiet = run("apply", "bad.yaml", "--no-gate", "-q", cwd=work)  # for cron: one line, the first problem
+    assert quiet.returncode == 2 and quiet.stdout == ""
+    assert quiet.stderr.splitlines() == [lines[0] + " (and 1 more problem; run without -q to see all)"]
 
 
 def test_apply_invalid_plan_writes_no_report_and_sends_nothing(work: Path) -> None:
