@@ -16,6 +16,7 @@ from .cli_common import SECRET_SOURCES, current_scrubber, log, overrides, redact
 from .connect import connection
 from .credentials import read_text_file
 from .errors import ExitCode, UsageError
+from .files import why_not_appendable, write_atomically
 from .gate import preview_document
 from .journal import read_journal
 from .lock import hold_locks, lock_paths
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 
 # A lock's lease: the run renews it every third of this; a holder silent for longer is taken over.
 LOCK_LEASE = 600.0
+
+
+def check_report_path(path: str | None) -> None:
+    """A report that cannot be written is a usage error before anything is sent (not an internal error later)."""
+    problem = None if path in (None, "-") else why_not_appendable(str(path))
+    if problem is not None:
+        raise UsageError(f"--report: {path} {problem}")
 
 
 def default_report_path(plan: Plan, now: datetime) -> str:
@@ -60,6 +68,7 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
         log.info("connecting", credentials=conn.auth.describe(), endpoint=conn.endpoint)
         credentials = KIND_LABELS.get(conn.auth.kind, conn.auth.kind)
         if dry_run:
+            check_report_path(report_path)
             options = RunOptions(command=args.command, dry_run=True, report_path=report_path, handle_signals=True)
             result = await execute(plan, conn, options, on_outcome=warn)
             if result.auth_failure is not None:  # nothing was read: no preview to approve, one line to say why
@@ -77,8 +86,7 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
         preview, approved = approved_observations(plan, conn.identity, args.approved, args.no_gate, now)
         estimate = estimate_seconds(plan, preview)
         check_window(plan, now, estimate, allow_partial=args.allow_partial)
-        if report_path not in (None, "-") and os.path.dirname(report_path):
-            os.makedirs(os.path.dirname(report_path), exist_ok=True)  # its lock file lives beside it
+        check_report_path(report_path)  # and make its directory: its lock file lives beside it
         with hold_locks(lock_paths(plan.path, report_path), lease=LOCK_LEASE, owner=lock_owner()) as locks:
             for lock in locks:
                 if lock.took_over:
@@ -178,20 +186,14 @@ def write_preview(
                 f"({window['last_start']}); apply will refuse it without --allow-partial"
             )
     out = getattr(args, "out", None) or f"{os.path.splitext(plan.path)[0]}.preview.json"
-    atomic_write(out, json.dumps(scrub_tree(document, current_scrubber()), indent=1) + "\n")
+    try:
+        write_atomically(out, json.dumps(scrub_tree(document, current_scrubber()), indent=1) + "\n")
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write the preview {out}: {exc.strerror or exc}") from None
     if not args.quiet:
         endpoint_option = f" --endpoint {args.endpoint}" if getattr(args, "endpoint", None) else ""
         approve = f"orchestrator apply {plan.path}{endpoint_option} --approved {out}"
         print(f"preview written to {out}; approve it with: {approve}")
-
-
-def atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 LOGGED_TARGETS = 10  # targets that need a look listed in the end summary when stderr is not a terminal
@@ -283,6 +285,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         async with connection(plan, overrides(args), os.environ, read_text_file) as conn:
             SECRET_SOURCES.append(conn.auth.secrets)
             log.info("connecting", credentials=conn.auth.describe(), endpoint=conn.endpoint)
+            check_report_path(report_path)
             options = RunOptions(
                 command="jobs",
                 report_path=report_path,

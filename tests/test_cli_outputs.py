@@ -160,3 +160,23 @@ def test_an_interrupted_preview_writes_no_preview(work: Path, signum: int, code:
         == f"orchestrator: interrupted by {signal.Signals(signum).name}: no preview written"
     )
     assert not list(work.glob("p.json*"))
+
+
+def test_a_report_that_cannot_be_written_stops_the_run_before_anything_is_sent(work: Path) -> None:
+    """A --report that is a directory, or lies under a file, is a one-line usage error (exit 2), checked before
+    the first request, and leaves nothing behind."""
+    (work / "rep dir").mkdir()
+    (work / "plain.txt").write_text("not a directory\n")
+    with simulator_for(work / "small.yaml") as sim:
+        not_a_directory = f"cannot be created: {work / 'plain.txt'} is not a directory"
+        for report, problem in (("rep dir", "is a directory"), ("plain.txt/r.jsonl", not_a_directory)):
+            for command in ("apply", "preview"):
+                extra = ("--no-gate",) if command == "apply" else ()
+                result = cli(
+                    command, "small.yaml", *extra, "--endpoint", sim.url, "--report", report, cwd=work,
+                    env={"HUAWEICLOUD_AUTH_TOKEN": GOOD},
+                )  # fmt: skip
+                assert result.returncode == 2, result.stderr
+                assert result.stderr.splitlines() == [f"orchestrator: error: --report: {report} {problem}"]
+        assert sim.call(lambda s: s.stats.count()) == 0
+    assert sorted(p.name for p in work.iterdir()) == ["demo.yaml", "plain.txt", "rep dir", "small.yaml"]
