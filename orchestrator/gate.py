@@ -205,17 +205,28 @@ def _read_time(text: str) -> datetime | None:
 
 
 # --- checking -----------------------------------------------------------------------------------------------
+# How far ahead of this machine's clock a preview may say it was made: previews and applies may run on two
+# machines whose clocks differ by a little (NTP keeps them within seconds); more is an edited file or a bad clock.
+FUTURE_SKEW: Final = timedelta(minutes=5)
+
+
 def check_gate(preview: Preview, plan: Plan, endpoint: str, now: datetime) -> None:
     """Refuse (GateRefused, one line naming the failed check) a preview that does not approve this run.
 
     In order: the plan's digest must be the one previewed (any edit of the plan file needs a new review);
-    the preview must not have expired at `now` (its expires_at, and never later than created_at plus the
-    plan's gate.max_age); it must have been made for the same endpoint (a trailing slash aside).
+    the preview must not come from the future (more than FUTURE_SKEW ahead of `now`) nor have expired at
+    `now` (its expires_at, and never later than created_at plus the plan's gate.max_age); it must have been
+    made for the same endpoint (a trailing slash aside).
     """
     if preview.plan_digest != plan.digest:
         raise GateRefused(
             f"the plan changed since the preview was made: {plan.path} has digest {plan.digest[:12]}…, "
             f"the preview {preview.path} approves {preview.plan_digest[:12]}…; run preview again and review it"
+        )
+    if preview.created_at > now + FUTURE_SKEW:  # an edited file, or a clock far off: the age means nothing
+        raise GateRefused(
+            f"the preview {preview.path} says it was made at {_iso(preview.created_at)}, after now "
+            f"({_iso(now)}): check this machine's clock, and run preview again"
         )
     expires = min(preview.expires_at, preview.created_at + timedelta(seconds=plan.gate.max_age))
     if now >= expires:

@@ -230,6 +230,18 @@ def test_an_edited_expiry_does_not_extend_the_preview() -> None:
         check_gate(preview, plan(), ENDPOINT, NOW + timedelta(days=2))
 
 
+def test_a_preview_from_the_future_is_refused() -> None:
+    """A preview made more than 5 minutes after now (an edited file, a clock far off) approves nothing; a
+    few minutes of clock skew between two machines is tolerated."""
+    check_gate(preview_of(plan()), plan(), ENDPOINT, NOW - timedelta(minutes=5))
+    with pytest.raises(GateRefused) as caught:
+        check_gate(preview_of(plan()), plan(), ENDPOINT, NOW - timedelta(minutes=5, seconds=1))
+    assert str(caught.value) == (
+        "the preview p.preview.json says it was made at 2026-12-02T12:00:01Z, after now (2026-12-02T11:55:00Z): "
+        "check this machine's clock, and run preview again"
+    )
+
+
 def test_another_endpoint_is_refused_showing_both() -> None:
     """A preview made against another endpoint is refused, naming both endpoints."""
     with pytest.raises(GateRefused) as caught:
