@@ -180,3 +180,23 @@ def test_a_report_that_cannot_be_written_stops_the_run_before_anything_is_sent(w
                 assert result.stderr.splitlines() == [f"orchestrator: error: --report: {report} {problem}"]
         assert sim.call(lambda s: s.stats.count()) == 0
     assert sorted(p.name for p in work.iterdir()) == ["demo.yaml", "plain.txt", "rep dir", "small.yaml"]
+
+
+def test_ctrl_c_while_the_modules_load_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A KeyboardInterrupt before cli.main's own handler is in place (the imports take a moment) is the same one
+    line and exit 130, not a traceback."""
+    import sys
+    import types
+
+    from orchestrator.__main__ import main
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    loading = types.ModuleType("orchestrator.cli")
+    loading.main = interrupted  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "orchestrator.cli", loading)
+    assert main() == 130
+    assert capsys.readouterr().err == "orchestrator: interrupted\n"
