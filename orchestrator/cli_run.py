@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
 
 # A lock's lease: the run renews it every third of this; a holder silent for longer is taken over.
 LOCK_LEASE = 600.0
+
+
+def command_line(*words: str) -> str:
+    """An orchestrator command to suggest, quoted for a shell (paths may hold spaces)."""
+    return shlex.join(("orchestrator", *words))
 
 
 def check_report_path(path: str | None) -> None:
@@ -103,9 +109,14 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
                     "approved_preview": args.approved,
                     "estimated_duration_s": round(estimate, 1),
                 },
-                resume_hint=f"orchestrator apply {plan.path} --resume {report_path}"
-                + (f" --endpoint {args.endpoint}" if args.endpoint else "")
-                + (f" --approved {args.approved}" if args.approved else " --no-gate"),
+                resume_hint=command_line(
+                    "apply",
+                    plan.path,
+                    "--resume",
+                    report_path or "-",
+                    *(("--endpoint", args.endpoint) if args.endpoint else ()),
+                    *(("--approved", args.approved) if args.approved else ("--no-gate",)),
+                ),
                 grace=args.grace,
                 handle_signals=True,
                 locks=locks,
@@ -191,8 +202,8 @@ def write_preview(
     except OSError as exc:
         raise UsageError(f"--out: cannot write the preview {out}: {exc.strerror or exc}") from None
     if not args.quiet:
-        endpoint_option = f" --endpoint {args.endpoint}" if getattr(args, "endpoint", None) else ""
-        approve = f"orchestrator apply {plan.path}{endpoint_option} --approved {out}"
+        where: tuple[str, ...] = ("--endpoint", args.endpoint) if getattr(args, "endpoint", None) else ()
+        approve = command_line("apply", plan.path, *where, "--approved", out)
         print(f"preview written to {out}; approve it with: {approve}")
 
 

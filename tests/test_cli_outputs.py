@@ -200,3 +200,17 @@ def test_ctrl_c_while_the_modules_load_is_one_line(
     monkeypatch.setitem(sys.modules, "orchestrator.cli", loading)
     assert main() == 130
     assert capsys.readouterr().err == "orchestrator: interrupted\n"
+
+
+def test_the_suggested_command_is_quoted_for_the_shell(work: Path) -> None:
+    """A plan under a directory with a space gets an approve command that a shell reads back as meant."""
+    import shlex
+
+    (work / "my plans").mkdir()
+    (work / "my plans" / "wave 1.yaml").write_text((work / "small.yaml").read_text())
+    result = cli("preview", "my plans/wave 1.yaml", "--simulate", cwd=work)
+    assert result.returncode == 0, result.stderr
+    suggested = result.stdout.strip().splitlines()[-1].split("approve it with: ", 1)[1]
+    assert shlex.split(suggested) == [
+        "orchestrator", "apply", "my plans/wave 1.yaml", "--approved", "my plans/wave 1.preview.json",
+    ]  # fmt: skip
