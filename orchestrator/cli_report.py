@@ -4,8 +4,9 @@ The edge of summary.py, planwrite.py and htmlreport.py (all pure): this module r
 command line, prints, and writes files. `add_commands` adds the subcommands to the CLI's parser and returns
 their handlers; every deliberate error is a one-line `UsageError` (exit 2), printed by `cli.main`.
 
-Reports are read together with the reports their runs resumed (named in `run_started.resumes`), oldest
-first: the summary, the retry plan and the rollback plan of a resumed run cover the whole effort.
+Reports are read together with the reports their runs resumed (named in `run_started.resumes`, found by
+`journal.read_reports`), oldest first: the summary, the retry plan and the rollback plan of a resumed run cover
+the whole effort. A resumed report that is gone for good is read without only when `--lost` names it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from .cli_common import EXIT_CODES_HELP
 from .errors import ExitCode, UsageError
-from .journal import Journal, parse_journal
+from .journal import Journal, ReportFiles, parse_journal, read_reports
 from .plan import load_plan
 from .planwrite import EmptyPlan, check_same_plan, init_plan, plan_from_csv, retry_plan, rollback_plan
 from .summary import journal_for_summary, make_filters, needs_a_look, summarize
@@ -75,6 +76,7 @@ def add_commands(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, 
     p.add_argument("--plan", metavar="PLAN", help="with --retry-plan: the plan the reports ran (its settings are kept)")
     p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report to FILE")
     p.add_argument("--force", action="store_true", help="overwrite an existing --retry-plan file")
+    add_lost(p, "the summary then needs a look: the targets of its runs are missing")
 
     p = command(
         sub,
@@ -86,6 +88,7 @@ def add_commands(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, 
     p.add_argument("--plan", metavar="PLAN", required=True, help="the plan the reports ran (its settings are kept)")
     p.add_argument("--out", metavar="FILE", required=True, help="the rollback plan to write ('-': stdout)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    add_lost(p, "the proxies its runs changed are then not in the rollback plan")
 
     p = command(
         sub,
@@ -129,6 +132,16 @@ def add_commands(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, 
     return {"report": cmd_report, "rollback": cmd_rollback, "init": cmd_init, "plan": cmd_plan}
 
 
+def add_lost(parser: argparse.ArgumentParser, then: str) -> None:
+    parser.add_argument(
+        "--lost",
+        action="append",
+        metavar="REPORT",
+        help=f"a report the runs resumed that is gone for good, as the error names it: read without it ({then}; "
+        "repeatable)",
+    )
+
+
 # --- the commands -------------------------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
     filters = make_filters(args.outcome or (), args.instance or ())
@@ -141,8 +154,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError(f"{option}: give a file name: stdout carries the summary")
     if args.retry_plan:
         refuse_overwrite(args.retry_plan, "--retry-plan", force=args.force)
-    files = read_reports(args.reports, quiet=args.quiet)
-    journal = journal_for_summary(files)
+    found = reports_of(args)
+    files = found.files
+    journal = journal_for_summary(files, left_out=found.left_out)
     warn_bad_lines(journal, quiet=args.quiet)
     summary = summarize(journal, filters)
     sys.stdout.write(FORMATS[args.format](summary))
@@ -171,8 +185,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     refuse_overwrite(args.out, "--out", force=args.force)
     plan = load_plan(args.plan)
-    files = read_reports(args.reports, quiet=args.quiet)
-    journal = parse_journal(files)  # dry runs changed nothing: their lines are left out
+    found = reports_of(args)
+    files = found.files
+    journal = parse_journal(files, left_out=found.left_out)  # dry runs changed nothing: their lines are left out
     warn_bad_lines(journal, quiet=args.quiet)
     try:
         text = rollback_plan(journal, plan, sources=[name for name, _ in files])
@@ -209,23 +224,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 # --- files --------------------------------------------------------------------------------------------------------
-def read_reports(paths: Sequence[str], *, quiet: bool = False) -> list[tuple[str, bytes]]:
-    """The reports at `paths` and, before them, the reports their runs resumed: (name, content), oldest first."""
-    from .safety import with_ancestors  # the same discovery as `apply --resume`
-
-    ordered = with_ancestors(list(paths))
-    named = {os.path.realpath(p) for p in paths}
-    extra = [p for p in ordered if os.path.realpath(p) not in named]
-    if extra and not quiet:
-        print(f"orchestrator: also reading the reports these runs resumed: {', '.join(extra)}", file=sys.stderr)
-    files = []
-    for path in ordered:
-        try:
-            with open(path, "rb") as handle:
-                files.append((path, handle.read()))
-        except OSError as exc:
-            raise UsageError(f"cannot read the report {path}: {exc.strerror or exc}") from None
-    return files
+def reports_of(args: argparse.Namespace) -> ReportFiles:
+    """The reports named and, before them, the reports their runs resumed; a note on stderr of the latter and
+    of those left out (--lost), unless -q."""
+    found = read_reports(args.reports, lost=args.lost or ())
+    if not args.quiet:
+        if found.followed:
+            also = ", ".join(found.followed)
+            print(f"orchestrator: also reading the reports these runs resumed: {also}", file=sys.stderr)
+        for left_out in found.left_out:
+            print(f"orchestrator: warning: {left_out}", file=sys.stderr)
+    return found
 
 
 def read_csv_text(path: str) -> str:

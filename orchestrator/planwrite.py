@@ -130,6 +130,7 @@ def retry_plan(journal: Journal, plan: Plan, *, sources: Sequence[str] = (), onl
     header = [
         f"Retry plan: the targets of {plan.path} that did not succeed ({len(targets)}), with its settings.",
         *_from(sources or journal.files),
+        *(f"{gone}; the targets only they settled count as never reached" for gone in journal.left_out),
         *notes,
     ]
     return render_plan(Settings.of(plan, suffix="-retry"), targets, header=header)
@@ -141,7 +142,8 @@ def rollback_plan(journal: Journal, plan: Plan, *, sources: Sequence[str] = ()) 
     Changed: an outcome submitted, completed or verified at any time; `unknown` and `job_timeout` too (the
     change may have been applied; if it was not, the preview shows the proxy unchanged and nothing is sent).
     The mode to go back to is the one recorded before the first change. A proxy whose mode before is unknown
-    (null) is left out and named in a comment. Raise EmptyPlan if no proxy was changed.
+    (null) is left out and named in a comment, and so is each resumed report left out (`journal.left_out`):
+    what its runs changed is not in the plan. Raise EmptyPlan if no proxy was changed.
     """
     targets: list[PlanTarget] = []
     notes: list[str] = []
@@ -154,6 +156,7 @@ def rollback_plan(journal: Journal, plan: Plan, *, sources: Sequence[str] = ()) 
     header = [
         f"Rollback plan: {len(targets)} proxies changed by the runs of {plan.path}, back to their mode before.",
         *_from(sources or journal.files),
+        *(f"{gone}; the proxies they changed are NOT in this plan" for gone in journal.left_out),
         *notes,
     ]
     return render_plan(Settings.of(plan, suffix="-rollback"), targets, header=header)

@@ -6,7 +6,6 @@ calls them in order before it opens a report, so a refused run leaves nothing be
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 from .engine import group_by_instance
 from .errors import GateRefused, UsageError, WindowClosed
 from .gate import Key, Preview, check_gate, load_preview, observed
-from .journal import read_journal
+from .journal import parse_journal, read_reports
 from .plan import Mode, Plan
 from .window import WindowState, estimate_duration, fits, window_state
 
@@ -92,10 +91,15 @@ class ResumeState:
     started_fields: Mapping[str, Any] = field(default_factory=dict)
 
 
-def resume_state(plan: Plan, paths: Sequence[str]) -> ResumeState:
-    """Read the reports of earlier runs (and those they resumed, transitively) as one journal."""
-    files = with_ancestors(paths)
-    journal = read_journal(files)
+def resume_state(plan: Plan, paths: Sequence[str], *, report_path: str | None = None) -> ResumeState:
+    """Read the reports of earlier runs (and those they resumed, transitively) as one journal.
+
+    The new report's `run_started.resumes` names them relative to its own directory (`report_path`), so that
+    it can be read from any directory, and moved with them; absolute for a report on stdout; as read when the
+    report's path is not known.
+    """
+    found = read_reports(paths, option="--resume")
+    journal = parse_journal(found.files)
     digests = journal.plan_digests
     if digests and plan.digest not in digests:
         raise UsageError(
@@ -104,12 +108,13 @@ def resume_state(plan: Plan, paths: Sequence[str]) -> ResumeState:
         )
     notes = tuple(str(bad) for bad in journal.bad_lines)
     done = journal.done_keys
+    files = tuple(name for name, _ in found.files)
     return ResumeState(
         skip=done,
-        files=tuple(files),
+        files=files,
         notes=notes,
         started_fields={
-            "resumes": list(files),
+            "resumes": [stored_path(name, report_path) for name in files],
             "resumed_run_ids": list(journal.run_ids),
             "resume_done": len(done),
             "resume_bad_lines": list(notes),
@@ -117,39 +122,10 @@ def resume_state(plan: Plan, paths: Sequence[str]) -> ResumeState:
     )
 
 
-def with_ancestors(paths: Sequence[str]) -> list[str]:
-    """`paths` and, oldest first, the reports their runs resumed (named in their run_started lines)."""
-    ordered: list[str] = []
-    seen: set[str] = set()
-
-    def visit(path: str) -> None:
-        real = os.path.realpath(path)
-        if real in seen:
-            return
-        seen.add(real)
-        for earlier in _resumed_by(path):
-            visit(earlier)
-        ordered.append(path)
-
-    for path in paths:
-        visit(path)
-    return ordered
-
-
-def _resumed_by(path: str) -> list[str]:
-    found: list[str] = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if '"run_started"' not in line:
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                resumes = record.get("resumes") if isinstance(record, dict) else None
-                if isinstance(resumes, list):
-                    found.extend(r for r in resumes if isinstance(r, str) and os.path.exists(r))
-    except OSError:
-        return []  # read_journal reports the unreadable file itself
-    return found
+def stored_path(path: str, report_path: str | None) -> str:
+    """`path` as a report at `report_path` names it: relative to its directory; absolute on stdout ('-')."""
+    if report_path is None:
+        return path
+    if report_path == "-":
+        return os.path.abspath(path)
+    return os.path.relpath(os.path.abspath(path), os.path.dirname(os.path.abspath(report_path)))

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from .errors import UsageError
-from .journal import DONE_OUTCOMES, Journal, JournalEntry, JournalRun, parse_journal
+from .journal import DONE_OUTCOMES, Journal, JournalEntry, JournalRun, Key, parse_journal
 from .plan import ALL_PROXIES
 
 # Every outcome a report of this or an earlier/later version may hold, in the order a summary lists them.
@@ -163,6 +163,9 @@ class Summary:
     requests: Mapping[str, int]  # of all finished runs together
     effective_rate: float | None  # calls per second over the finished runs
     bad_lines: tuple[str, ...]  # lines of the reports that could not be read
+    # What the reports lack to vouch for every target, whatever the filters (each needs a look): runs without
+    # run_finished, targets without a line, resumed reports left out.
+    gaps: tuple[str, ...] = ()
 
     @property
     def rate_limit(self) -> str | None:
@@ -183,16 +186,18 @@ class Summary:
             "effective_rate": None if self.effective_rate is None else round(self.effective_rate, 3),
             "rate_limit": self.rate_limit,
             "bad_lines": list(self.bad_lines),
+            "gaps": list(self.gaps),
             "targets": [row.as_dict() for row in self.rows],
         }
 
 
 # --- building a summary ---------------------------------------------------------------------------------------
-def journal_for_summary(files: Sequence[tuple[str, bytes]]) -> Journal:
-    """The journal of `files` without dry runs' lines, unless the files hold only dry runs."""
-    journal = parse_journal(files)
+def journal_for_summary(files: Sequence[tuple[str, bytes]], *, left_out: Sequence[str] = ()) -> Journal:
+    """The journal of `files` without dry runs' lines, unless the files hold only dry runs; `left_out`: why
+    resumed reports were not read (journal.ReportFiles)."""
+    journal = parse_journal(files, left_out=left_out)
     if journal.runs and all(run.dry_run for run in journal.runs):
-        return parse_journal(files, dry_runs=True)
+        return parse_journal(files, dry_runs=True, left_out=left_out)
     return journal
 
 
@@ -230,10 +235,11 @@ def summarize(journal: Journal, filters: Filters = Filters()) -> Summary:
     finished = [run for run in runs if run.requests and run.duration_s]
     requests = {kind: sum(run.requests.get(kind, 0) for run in finished) for kind in REQUEST_KINDS}
     finished_s = sum(run.duration_s or 0.0 for run in finished)
+    dry_run = bool(runs) and all(run.dry_run for run in runs)
     return Summary(
         files=journal.files,
         runs=runs,
-        dry_run=bool(runs) and all(run.dry_run for run in runs),
+        dry_run=dry_run,
         filters=filters,
         total=len(every),
         rows=rows,
@@ -243,7 +249,52 @@ def summarize(journal: Journal, filters: Filters = Filters()) -> Summary:
         requests=requests if finished else {},
         effective_rate=sent(requests) / finished_s if finished_s > 0 else None,
         bad_lines=tuple(str(bad) for bad in journal.bad_lines),
+        gaps=gaps(journal, dry_run=dry_run),
     )
+
+
+def gaps(journal: Journal, *, dry_run: bool = False) -> tuple[str, ...]:
+    """What the reports lack to vouch for every target: each is a reason for NEEDS A LOOK.
+
+    * a run without run_finished: killed, or still running (its last targets may have no line);
+    * targets without a line: fewer targets with a line than `run_started.targets` of an apply or preview,
+      counted per plan version (a run and the runs that resumed it together; a finished run's `skipped`, the
+      targets an earlier run settled, count too, so a resumed run read alone is whole). A `proxy_id: all`
+      target counts once but may have a line per proxy: the count of targets without a line is a lower bound;
+    * resumed reports left out (`--lost`).
+
+    Only the runs the summary is of count: the real runs, or the dry runs of a summary of previews.
+    """
+    counted = [run for run in journal.runs if run.dry_run == dry_run]
+    found = [
+        f"run {run.run_id[:8]} has no run_finished line (killed, or still running)"
+        for run in counted
+        if not run.finished
+    ]
+    lined: dict[str, set[Key]] = {}  # run_id -> the targets it wrote a line for
+    for key, entry in journal.latest.items():
+        for line in entry.history:
+            lined.setdefault(str(line.get("run_id")), set()).add(key)
+    versions: dict[str, list[JournalRun]] = {}
+    for run in counted:
+        versions.setdefault(run.plan_digest or run.run_id, []).append(run)
+    for runs in versions.values():
+        expected = max((n for run in runs if (n := _planned(run)) is not None), default=0)
+        have = len(set().union(*(lined.get(run.run_id, set()) for run in runs)))
+        for run in runs:
+            skipped = _int((run.ended or {}).get("skipped")) or 0
+            have = max(have, len(lined.get(run.run_id, ())) + skipped)
+        if have < expected:
+            plan = next((run.plan for run in runs if run.plan), None)
+            of = f" of {plan}" if plan and len(versions) > 1 else ""
+            found.append(f"{expected - have} of {expected} targets{of} have no line")
+    return (*found, *journal.left_out)
+
+
+def _planned(run: JournalRun) -> int | None:
+    """How many targets the run was to write a line for (or skip): an apply's or preview's, not a jobs run's."""
+    started = run.started or {}
+    return _int(started.get("targets")) if started.get("command") in ("apply", "preview") else None
 
 
 def _row(entry: JournalEntry) -> TargetRow:
@@ -358,9 +409,11 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-def needs_a_look(summary: Summary) -> list[tuple[str, int]]:
-    """The outcomes (with their counts) of the targets shown that are not done: `report` exits 3 on any."""
-    return [(o, n) for o, n in summary.counts.items() if o not in QUIET_OUTCOMES]
+def needs_a_look(summary: Summary) -> list[str]:
+    """Why the verdict is NEEDS A LOOK, which `report` exits 3 on: the counts of the targets shown that are not
+    done ("2 failed, 1 unknown"), then the summary's gaps (a run killed, targets without a line, ...)."""
+    counts = ", ".join(f"{n} {o}" for o, n in summary.counts.items() if o not in QUIET_OUTCOMES)
+    return [counts, *summary.gaps] if counts else list(summary.gaps)
 
 
 def sent(requests: Mapping[str, int]) -> int:

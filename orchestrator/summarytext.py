@@ -122,11 +122,11 @@ def _headline(summary: Summary) -> str:
 
 def _verdict(summary: Summary) -> str:
     """The one line to read first."""
-    if not summary.rows:
-        return "nothing to report"
     look = needs_a_look(summary)
     if look:
-        return "NEEDS A LOOK: " + ", ".join(f"{n} {o}" for o, n in look)
+        return "NEEDS A LOOK: " + "; ".join(look)
+    if not summary.rows:
+        return "nothing to report"
     if summary.dry_run:
         return f"preview: {summary.counts.get('would_change', 0)} would change"
     return "ok: every target is done"

@@ -114,7 +114,7 @@ def test_report_exits_3_only_while_a_target_shown_needs_a_look(
     done = ReportBuilder("done")
     for instance, proxy in ((I1, P1), (I1, P2), (I1, P3), (I2, P4), (I2, P5), (I3, P6)):
         done.target(proxy, "submitted", instance=instance)
-    Path("done.jsonl").write_text(done.text())
+    Path("done.jsonl").write_text(done.finished(at=2.0).text())
     assert run(capsys, "report", "done.jsonl", "--format", "csv").code == 0
 
 
@@ -212,7 +212,7 @@ def test_nothing_to_retry_writes_no_plan_and_exits_0(workdir: Path, capsys: pyte
     done = ReportBuilder("done")
     for instance, proxy in ((I1, P1), (I1, P2), (I1, P3), (I2, P4), (I2, P5), (I3, P6)):
         done.target(proxy, "submitted", instance=instance)
-    Path("done.jsonl").write_text(done.text())
+    Path("done.jsonl").write_text(done.finished(at=2.0).text())
     result = run(capsys, "report", "done.jsonl", "--retry-plan", "retry.yaml", "--plan", "plans/wave1.yaml")
     assert result.code == 0 and not Path("retry.yaml").exists()
     assert "nothing to retry" in result.err and "no retry plan written" in result.err
@@ -231,6 +231,122 @@ def test_quiet_prints_only_what_was_asked(workdir: Path, capsys: pytest.CaptureF
     """-q drops the notes on stderr; the summary asked for is still printed."""
     result = run(capsys, "report", "two.jsonl", "--html", "w.html", "-q")
     assert result.err == "" and result.out.startswith("2 reports")
+
+
+@pytest.fixture
+def elsewhere(workdir: Path) -> Path:
+    """The run and its resumption moved to k/ (two.jsonl names one.jsonl, as a run started in k/ wrote it); the
+    commands run from the parent directory."""
+    (workdir / "k").mkdir()
+    for name in ("one.jsonl", "two.jsonl"):
+        (workdir / name).rename(workdir / "k" / name)
+    return workdir
+
+
+def test_report_from_another_directory_reads_the_runs_resumed(
+    elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report k/two.jsonl` finds one.jsonl beside it: the same summary as from k/, not a fraction of it."""
+    result = run(capsys, "report", "k/two.jsonl")
+    assert result.code == 3 and result.out.splitlines()[:2] == [
+        "2 reports, 2 runs: 6 targets",
+        "NEEDS A LOOK: 2 failed",
+    ]
+    assert result.err == "orchestrator: also reading the reports these runs resumed: k/one.jsonl\n"
+
+
+def test_rollback_from_another_directory_rolls_back_the_resumed_runs_changes(
+    elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rollback k/two.jsonl` puts back what the first run changed too (P1, P4), not only the second's (P3)."""
+    result = run(capsys, "rollback", "k/two.jsonl", "--plan", "plans/wave1.yaml", "--out", "rollback.yaml")
+    assert result.code == 0
+    targets = {(t.proxy_id, t.mode) for t in load_plan("rollback.yaml").targets}
+    assert targets == {(P1, "session"), (P3, "session"), (P4, "eventual")}
+
+
+@pytest.mark.parametrize("command", ["report", "rollback"])
+def test_a_deleted_resumed_report_is_exit_2_naming_both(
+    elsewhere: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A resumed report that cannot be found is not dropped silently: exit 2, one line naming both files and
+    the way out; nothing written."""
+    os.remove("k/one.jsonl")
+    extra = ("--plan", "plans/wave1.yaml", "--out", "rollback.yaml") if command == "rollback" else ()
+    result = run(capsys, command, "k/two.jsonl", *extra)
+    assert result.code == 2 and result.out == "" and not Path("rollback.yaml").exists()
+    assert result.err.startswith(
+        "orchestrator: error: k/two.jsonl resumes one.jsonl, which cannot be read (looked for k/one.jsonl and "
+        "one.jsonl): if it was moved, give it before k/two.jsonl on the command line; if it is gone for good, "
+        "add --lost one.jsonl"
+    )
+
+
+def test_a_moved_resumed_report_named_before_is_read(elsewhere: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The first way out: the resumed report, moved, named on the command line before the report."""
+    os.rename("k/one.jsonl", "old-one.jsonl")
+    two = json.loads(Path("k/two.jsonl").read_text().splitlines()[0])
+    two["resumed_run_ids"] = ["run-one-0000"]  # as apply --resume records it
+    lines = Path("k/two.jsonl").read_text().splitlines()
+    Path("k/two.jsonl").write_text("\n".join([json.dumps(two), *lines[1:]]) + "\n")
+    result = run(capsys, "report", "old-one.jsonl", "k/two.jsonl", "-q")
+    assert result.code == 3 and result.out.splitlines()[:2] == [
+        "2 reports, 2 runs: 6 targets",
+        "NEEDS A LOOK: 2 failed",
+    ]
+
+
+def test_report_with_a_lost_resumed_report_needs_a_look(elsewhere: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The second way out: --lost reads without it, warns, and the verdict says what is missing."""
+    os.remove("k/one.jsonl")
+    result = run(capsys, "report", "k/two.jsonl", "--lost", "one.jsonl", "--outcome", "submitted")
+    assert result.code == 3
+    note = "k/two.jsonl resumes one.jsonl, left out (--lost): the runs in it are not read"
+    assert result.out.splitlines()[1] == f"NEEDS A LOOK: 2 of 6 targets have no line; {note}"
+    assert result.err == f"orchestrator: warning: {note}\n"
+
+
+def test_rollback_with_a_lost_resumed_report_says_so_in_the_plan(
+    elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rollback without a lost report warns, and its plan says the proxies the lost runs changed are not in it."""
+    os.remove("k/one.jsonl")
+    result = run(capsys, "rollback", "k/two.jsonl", "--plan", "plans/wave1.yaml", "--out", "rb.yaml", "--lost",
+                 "k/one.jsonl")  # fmt: skip
+    assert result.code == 0 and "orchestrator: warning: k/two.jsonl resumes one.jsonl, left out (--lost)" in result.err
+    assert "the proxies they changed are NOT in this plan" in Path("rb.yaml").read_text()
+    assert {t.proxy_id for t in load_plan("rb.yaml").targets} == {P3}
+
+
+def test_report_of_a_killed_run_fails_the_cron_check(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`report -q --format json LAST >/dev/null || page-someone` pages for a run killed after 2 of 6 targets,
+    though both were submitted; the table says why."""
+    Path("killed.jsonl").write_text(
+        ReportBuilder("abc12345-0000").target(P1, "submitted").target(P2, "submitted").text()
+    )
+    assert run(capsys, "report", "-q", "--format", "json", "killed.jsonl").code == 3
+    result = run(capsys, "report", "killed.jsonl")
+    assert result.out.splitlines()[1] == (
+        "NEEDS A LOOK: run abc12345 has no run_finished line (killed, or still running); 4 of 6 targets have no line"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [(b"", "is not a report: it is empty"),
+     (PLAN_TEXT.encode(), "is not a report: no line of it is an orchestrator report line (line 1: not JSON")],
+    ids=["empty", "a plan"],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["report", "rollback"])
+def test_a_file_without_a_run_is_exit_2_naming_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str], command: str, content: bytes, why: str
+) -> None:
+    """An empty file, or the plan given by mistake, is a usage error naming it, not "nothing to report"."""
+    Path("given.jsonl").write_bytes(content)
+    extra = ("--plan", "plans/wave1.yaml", "--out", "rb.yaml") if command == "rollback" else ()
+    result = run(capsys, command, "given.jsonl", *extra)
+    assert result.code == 2 and result.out == ""
+    assert result.err.startswith(f"orchestrator: error: given.jsonl {why}")
 
 
 # --- rollback -----------------------------------------------------------------------------------------------------

@@ -189,10 +189,14 @@ def test_read_journal_reads_files(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_report_is_a_usage_error(tmp_path: Path) -> None:
-    """A missing report file is a usage error naming it."""
+    """A missing report file is a usage error naming it, and the option that named it (if any): `jobs`,
+    `report` and `rollback` take reports as arguments, not as --resume."""
     with pytest.raises(UsageError) as caught:
         read_journal([tmp_path / "gone.jsonl"])
-    assert str(caught.value) == f"--resume: cannot read the report {tmp_path / 'gone.jsonl'}: No such file or directory"
+    assert str(caught.value) == f"cannot read the report {tmp_path / 'gone.jsonl'}: No such file or directory"
+    with pytest.raises(UsageError) as caught:
+        read_journal([tmp_path / "gone.jsonl"], option="--resume")
+    assert str(caught.value).startswith("--resume: cannot read the report ")
 
 
 def test_entries_keep_their_report_lines_and_history() -> None:

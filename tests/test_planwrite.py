@@ -160,6 +160,18 @@ def test_a_rollback_of_resumed_runs_uses_the_mode_before_the_first_change(tmp_pa
     }
 
 
+def test_plans_of_reports_read_without_a_lost_one_say_so(tmp_path: Path) -> None:
+    """A resumed report left out (--lost) is named in the header of the rollback and the retry plan, with what
+    that means for each."""
+    note = "r1.jsonl resumes one.jsonl, left out (--lost): the runs in it are not read"
+    without = parse_journal([("r1.jsonl", second_run().data())], left_out=[note])
+    rollback = rollback_plan(without, wave_plan())
+    assert f"# {note}; the proxies they changed are NOT in this plan" in rollback
+    assert goals(written(rollback, tmp_path)) == {(PROJECT, I1, P3): "session"}
+    retry = retry_plan(without, wave_plan())
+    assert f"# {note}; the targets only they settled count as never reached" in retry
+
+
 def test_completed_and_verified_count_as_changed(tmp_path: Path) -> None:
     """Outcomes of later versions that mean the change happened are rolled back too."""
     report = (

@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from fakes import PROJECT
+from fakes import PROJECT, proxy_id
 from reportfixtures import I1, I2, I3, P1, P2, P3, P4, P5, P6, ReportBuilder, first_run, second_run
 
 from orchestrator.errors import UsageError
@@ -19,6 +19,7 @@ from orchestrator.summary import (
     Summary,
     journal_for_summary,
     make_filters,
+    needs_a_look,
     summarize,
 )
 from orchestrator.summarytext import format_duration, render_csv, render_json, render_table
@@ -113,6 +114,7 @@ def test_only_dry_runs_make_a_preview_summary() -> None:
         .target(P2, "unchanged", before="global")
         .finished(at=1.0)
     )
+    preview.lines[0]["targets"] = 2
     summary = summarize(journal_for_summary([("p.jsonl", preview.data())]))
     assert summary.dry_run is True and summary.counts == {"unchanged": 1, "would_change": 1}
     assert "preview: 1 would change" in render_table(summary)
@@ -277,3 +279,73 @@ def test_fields_of_the_wrong_type_do_not_break_a_summary() -> None:
 def test_durations_read_at_a_glance(seconds: float, text: str) -> None:
     """Durations are written short: seconds, then minutes and seconds, then hours."""
     assert format_duration(seconds) == text
+
+
+# --- what the reports lack ------------------------------------------------------------------------------------
+def killed_run(lines: int = 39, targets: int = 300) -> ReportBuilder:
+    """A run of `targets` targets killed (or still running) after `lines` of them: no run_finished line."""
+    report = ReportBuilder("abc12345-dead-beef")
+    report.lines[0]["targets"] = targets
+    for n in range(lines):
+        report.target(proxy_id(100 + n), "submitted")
+    return report
+
+
+def test_a_killed_run_needs_a_look_saying_what_is_missing() -> None:
+    """A run without run_finished, whose targets have no line past the 39th, is not "ok": the verdict says
+    the run has no run_finished line and how many targets have no line."""
+    summary = summarize(journal_for_summary([("t.jsonl", killed_run().data())]))
+    assert summary.counts == {"submitted": 39}
+    assert needs_a_look(summary) == [
+        "run abc12345 has no run_finished line (killed, or still running)",
+        "261 of 300 targets have no line",
+    ]
+    assert render_table(summary).splitlines()[1] == (
+        "NEEDS A LOOK: run abc12345 has no run_finished line (killed, or still running); "
+        "261 of 300 targets have no line"
+    )
+    assert json.loads(render_json(summary))["gaps"] == list(summary.gaps)
+
+
+def test_a_finished_run_with_targets_without_a_line_needs_a_look() -> None:
+    """A finished run whose lines cover fewer targets than it started with (lines lost) needs a look."""
+    report = killed_run(lines=2, targets=6).finished(at=3.0)
+    summary = summarize(journal_for_summary([("t.jsonl", report.data())]))
+    assert needs_a_look(summary) == ["4 of 6 targets have no line"]
+
+
+def test_gaps_need_a_look_whatever_the_filters() -> None:
+    """A target without a line matches no filter: a killed run needs a look even when the targets shown are
+    done, and when no target matches at all."""
+    data = killed_run().data()
+    for filters in (make_filters(["submitted"]), make_filters(["failed"])):
+        summary = summarize(journal_for_summary([("t.jsonl", data)]), filters)
+        assert render_table(summary).splitlines()[1].startswith("NEEDS A LOOK: run abc12345 has no run_finished")
+
+
+def test_a_run_and_its_resumption_together_have_every_target() -> None:
+    """The runs of one plan version count together: the resumed run's lines and the first run's cover it."""
+    assert both_runs().gaps == ()
+
+
+def test_a_resumed_run_read_alone_counts_the_targets_it_skipped() -> None:
+    """A resumed run writes no line for what an earlier run settled: its run_finished `skipped` counts them
+    (the end-of-run summary reads the run's own lines alone)."""
+    alone = second_run()
+    alone.lines[-1]["skipped"] = 2
+    assert summarize(journal_for_summary([("two.jsonl", alone.data())])).gaps == ()
+
+
+def test_a_jobs_run_is_not_expected_to_have_a_line_per_target() -> None:
+    """`orchestrator jobs` writes lines for the jobs it followed only: no target is missing from it."""
+    jobs = ReportBuilder("jobs-run", command="jobs").target(P1, "completed").finished(at=1.0)
+    summary = summarize(journal_for_summary([("j.jsonl", jobs.data())]))
+    assert summary.gaps == () and needs_a_look(summary) == []
+    assert render_table(summary).splitlines()[1] == "ok: every target is done"
+
+
+def test_a_left_out_report_needs_a_look() -> None:
+    """A resumed report read without (--lost) is named in the verdict: its targets are not in the summary."""
+    note = "two.jsonl resumes one.jsonl, left out (--lost): the runs in it are not read"
+    summary = summarize(journal_for_summary([("two.jsonl", second_run().data())], left_out=[note]))
+    assert summary.gaps[-1] == note and note in render_table(summary).splitlines()[1]
