@@ -144,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint", help="service endpoint URL (default: the plan's endpoint, or its region's)")
     p.add_argument("--iam-endpoint", help=IAM_HELP)
     p.add_argument("--report", help="the new report (default: reports/<plan name>-<UTC time>.jsonl)")
+    p.add_argument(
+        "--lost",
+        action="append",
+        metavar="REPORT",
+        help="a report the runs resumed that is gone for good, as the error names it: read without it "
+        "(its jobs are not followed; repeatable)",
+    )
 
     p = command(
         "simulate",

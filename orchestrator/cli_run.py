@@ -53,10 +53,12 @@ def default_report_path(plan: Plan, now: datetime) -> str:
 
 async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> int:
     now = datetime.now(UTC)
-    resume = resume_state(plan, args.resume) if getattr(args, "resume", None) else ResumeState()
+    report_path = args.report or (None if dry_run else default_report_path(plan, now))
+    resume = (
+        resume_state(plan, args.resume, report_path=report_path) if getattr(args, "resume", None) else ResumeState()
+    )
     for note in resume.notes:
         log.warning("resume: " + note)
-    report_path = args.report or (None if dry_run else default_report_path(plan, now))
 
     def warn(outcome: TargetOutcome) -> None:
         if outcome.outcome in FAILING_OUTCOMES:
@@ -267,10 +269,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    journal = read_journal(args.reports)
+    journal = read_journal(args.reports, lost=args.lost or ())
+    for note in journal.left_out:
+        log.warning(note)
     plan_path = args.plan or next((run.plan for run in reversed(journal.runs) if run.plan), None)
     if not plan_path:
         raise UsageError(f"{args.reports[-1]}: no run_started line names the plan; give --plan PLAN")
+    if not args.plan and not os.path.exists(plan_path):  # named relative to where that run was started
+        raise UsageError(f"{args.reports[-1]}: its run's plan {plan_path} is not found from here; give --plan PLAN")
     plan = load_plan(plan_path)
     if not args.endpoint:  # follow the jobs where they were made, not where the plan's region points
         recorded_endpoint = next((r.started.get("endpoint") for r in reversed(journal.runs) if r.started), None)

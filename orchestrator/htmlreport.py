@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Final
 
-from .summary import QUIET_OUTCOMES, RunInfo, Settled, Summary, TargetRow, sent
+from .summary import QUIET_OUTCOMES, RunInfo, Settled, Summary, TargetRow, needs_a_look, sent
 from .summarytext import format_duration, format_time, traffic_line
 
 _BUCKETS: Final = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
@@ -110,11 +110,11 @@ def kind_of(outcome: str) -> str:
 
 
 def _overview(summary: Summary, generated: str | None) -> str:
-    look = {o: n for o, n in summary.counts.items() if kind_of(o) in ("failing", "not_started")}
-    if not summary.rows:
+    look = needs_a_look(summary)  # the same verdict as the table's, and `report`'s exit code
+    if look:
+        verdict, css = "needs a look: " + "; ".join(look), "look"
+    elif not summary.rows:
         verdict, css = "nothing to report", "ok"
-    elif look:
-        verdict, css = "needs a look: " + ", ".join(f"{n} {o}" for o, n in look.items()), "look"
     else:
         verdict, css = "preview only: nothing was sent" if summary.dry_run else "every target is done", "ok"
     files = ", ".join(f"<code>{escape(name)}</code>" for name in summary.files)

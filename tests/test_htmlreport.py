@@ -189,7 +189,9 @@ def test_a_filtered_summary_shows_only_its_targets() -> None:
 
 def test_an_empty_summary_is_still_a_page() -> None:
     """Reports without targets give a page that says there is nothing to report."""
-    summary = summarize(journal_for_summary([("e.jsonl", ReportBuilder("r").finished(at=1.0).data())]))
+    empty = ReportBuilder("r")
+    empty.lines[0]["targets"] = 0  # a finished run of nothing: no target is missing its line
+    summary = summarize(journal_for_summary([("e.jsonl", empty.finished(at=1.0).data())]))
     html = render_html(summary)
     assert "nothing to report" in html and Page(html).rows == []
 
@@ -197,5 +199,15 @@ def test_an_empty_summary_is_still_a_page() -> None:
 def test_a_preview_summary_is_marked_as_such() -> None:
     """A summary of dry runs only says nothing was sent."""
     preview = ReportBuilder("dry", dry_run=True, command="preview").target(P3, "would_change", instance=I1)
+    preview.lines[0]["targets"] = 1
+    preview.finished(at=1.0)
     html = render_html(summarize(journal_for_summary([("p.jsonl", preview.data())])))
     assert "preview only: nothing was sent" in html and "(dry run)" in html
+
+
+def test_a_killed_runs_page_needs_a_look_like_the_table() -> None:
+    """A run with no run_finished line, all its lines done, is 'needs a look' on the page as in the table."""
+    killed = ReportBuilder("killed-run-0000").target(P1, "submitted", at=1.0).target(P2, "unchanged", at=1.5)
+    summary = summarize(journal_for_summary([("killed.jsonl", killed.text().encode())]))
+    html = render_html(summary, generated="2026-12-07 03:00:00Z")
+    assert "needs a look: " in html and "no run_finished line" in html and "every target is done" not in html

@@ -215,3 +215,16 @@ def test_an_empty_resumed_report_stands_for_no_run(elsewhere: Path) -> None:
         "k/none.jsonl: it is empty): "
     )
     assert second.startswith("k/two.jsonl resumes one.jsonl, which cannot be read")
+
+
+def test_jobs_reads_without_a_lost_report_and_names_a_plan_it_cannot_find(elsewhere: Path) -> None:
+    """`jobs --lost one.jsonl` reads k/two.jsonl without the report that is gone; the run's plan, named
+    relative to where that run was started, is not found from here: the error says to give --plan."""
+    os.remove(elsewhere / "k" / "one.jsonl")
+    result = cli("jobs", "k/two.jsonl", "--lost", "one.jsonl", cwd=elsewhere)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("orchestrator: error: k/two.jsonl: its run's plan ") and line.endswith(
+        "is not found from here; give --plan PLAN"
+    )
+    assert "k/two.jsonl resumes one.jsonl, left out (--lost)" in result.stderr  # a warning, not the error
