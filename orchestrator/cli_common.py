@@ -4,6 +4,7 @@ secrets of this process, of which everything printed is scrubbed."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable, Iterable
 
@@ -76,3 +77,8 @@ def overrides(args: argparse.Namespace) -> Overrides:
         sim_job_duration=getattr(args, "sim_job_duration", 0.3),
         seed=getattr(args, "seed", 0),
     )
+
+
+def command_line(*words: str) -> str:
+    """An orchestrator command to suggest, quoted for a shell (paths may hold spaces)."""
+    return shlex.join(("orchestrator", *words))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .cli_common import EXIT_CODES_HELP
+from .cli_common import EXIT_CODES_HELP, command_line
 from .errors import ExitCode, UsageError
 from .journal import Journal, ReportFiles, parse_journal, read_reports
 from .plan import load_plan
@@ -177,7 +177,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             note(args, f"{exc}; no retry plan written")
         else:
             write_file(args.retry_plan, text, "--retry-plan")
-            note(args, f"retry plan written to {args.retry_plan}; next: orchestrator preview {args.retry_plan}")
+            note(args, f"retry plan written to {args.retry_plan}; next: {command_line('preview', args.retry_plan)}")
     # Like apply's: 3 when any target shown is not done (the verdict NEEDS A LOOK), so scripts can test it.
     return ExitCode.FAILED_TARGETS if needs_a_look(summary) else ExitCode.OK
 
@@ -219,7 +219,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     )
     write_file(args.out, plan, "--out")
     if args.out != "-":
-        note(args, f"plan written to {args.out}; next: orchestrator validate {args.out}")
+        note(args, f"plan written to {args.out}; next: {command_line('validate', args.out)}")
     return ExitCode.OK
 
 

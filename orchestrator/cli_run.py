@@ -7,13 +7,12 @@ import argparse
 import asyncio
 import json
 import os
-import shlex
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .auth import KIND_LABELS
-from .cli_common import SECRET_SOURCES, current_scrubber, log, overrides, redact
+from .cli_common import SECRET_SOURCES, command_line, current_scrubber, log, overrides, redact
 from .connect import connection
 from .credentials import read_text_file
 from .errors import ExitCode, UsageError
@@ -33,11 +32,6 @@ if TYPE_CHECKING:
 
 # A lock's lease: the run renews it every third of this; a holder silent for longer is taken over.
 LOCK_LEASE = 600.0
-
-
-def command_line(*words: str) -> str:
-    """An orchestrator command to suggest, quoted for a shell (paths may hold spaces)."""
-    return shlex.join(("orchestrator", *words))
 
 
 def check_report_path(path: str | None) -> None:

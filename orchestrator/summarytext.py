@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
@@ -107,7 +108,8 @@ def render_table(summary: Summary, *, message_width: int = 80, max_targets: int 
             ],
         )
         if max_targets is not None and len(ordered) > max_targets:
-            out.append(f"... and {len(ordered) - max_targets} more: orchestrator report {' '.join(summary.files)}")
+            more = shlex.join(("orchestrator", "report", *summary.files))
+            out.append(f"... and {len(ordered) - max_targets} more: {more}")
     return "\n".join(_clean(line).rstrip() for line in out) + "\n"
 
 

@@ -481,3 +481,14 @@ def test_from_csv_needs_a_region_or_an_endpoint(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit) as caught:
         parser.parse_args(["plan", "from-csv", "f.csv", "--project-id", PROJECT])
     assert caught.value.code == 2 and "one of the arguments --region --endpoint is required" in capsys.readouterr().err
+
+
+def test_the_next_command_is_quoted_for_the_shell(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`init --out "my plans/wave 1.yaml"` suggests a validate command a shell reads back as meant."""
+    import shlex
+
+    Path("my plans").mkdir()
+    result = run(capsys, "init", "--out", "my plans/wave 1.yaml")
+    assert result.code == 0
+    suggested = result.err.strip().split("next: ", 1)[1]
+    assert shlex.split(suggested) == ["orchestrator", "validate", "my plans/wave 1.yaml"]
