@@ -204,7 +204,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     refuse_overwrite(args.out, "--out", force=args.force)
     write_file(args.out, init_plan(), "--out")
     if args.out != "-":
-        note(args, f"starter plan written to {args.out}; edit its IDs, then: orchestrator validate {args.out}")
+        note(args, f"starter plan written to {args.out}; edit its IDs, then: {command_line('validate', args.out)}")
     return ExitCode.OK
 
 

@@ -490,5 +490,5 @@ def test_the_next_command_is_quoted_for_the_shell(workdir: Path, capsys: pytest.
     Path("my plans").mkdir()
     result = run(capsys, "init", "--out", "my plans/wave 1.yaml")
     assert result.code == 0
-    suggested = result.err.strip().split("next: ", 1)[1]
+    suggested = result.err.strip().split("then: ", 1)[1]
     assert shlex.split(suggested) == ["orchestrator", "validate", "my plans/wave 1.yaml"]
