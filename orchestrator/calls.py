@@ -40,6 +40,12 @@ class CallResult:
         assert self.error is not None
         return None, f"transport.{self.error.kind}", self.error.detail
 
+    def failure(self) -> str:
+        """Why the call failed, in one line: `HTTP 404 DBS.200002: message`, or `transport.timeout: detail`."""
+        status, code, msg = self.describe()
+        head = " ".join(part for part in (f"HTTP {status}" if status is not None else None, code) if part)
+        return f"{head}: {msg}" if msg else head
+
 
 @dataclass(slots=True)
 class CallStats:

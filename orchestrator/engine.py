@@ -9,6 +9,10 @@ Per instance (all instances concurrently; the API's governor bounds calls in fli
      answers 409 DBS.200019 otherwise, contract §10).
 Every settled target is handed to `on_outcome` at once (the report writes it before anything else happens).
 
+Nothing is sent for an instance whose listing fails (its targets are `failed`, error_code `listing_failed`),
+nor for a project whose running consistency jobs cannot be listed at start (`running_jobs_unknown`): a job left
+by an earlier run could still be running there, and changing on top of it could duplicate it.
+
 A PUT whose answer was lost after it was sent may have been applied. Before any further attempt for that
 proxy the engine reads the instance's listing again: if the proxy is at its goal the change is settled as
 `submitted` without a job id; if it cannot tell, the outcome is `unknown`, never a blind re-send.
@@ -41,6 +45,11 @@ from .retrying import BUSY_CODES
 # Why a run stopped early: it decides the exit code (run.py).
 StopKind = Literal["requested", "auth", "budget", "window", "signal"]
 BUDGET_FAILURES = frozenset({Outcome.FAILED, Outcome.UNKNOWN})  # what the failure budget counts
+# Appended to the budget's stop reason: the report's `failed` count also holds targets failed with nothing sent.
+BUDGET_COUNTS = (
+    "; it counts changes sent that failed or whose outcome is unknown, not targets failed before anything was "
+    "sent (listing_failed, running_jobs_unknown, proxy_not_found)"
+)
 # Contract §1: "After the consistency level is changed, you need to manually reboot the proxy instance or
 # reconnect your application."
 EFFECT_NOTE = "takes effect once the proxy restarts or clients reconnect"
@@ -56,6 +65,10 @@ class InstanceView:
     proxies: tuple[ObservedProxy, ...] | None
     call: CallResult
     problem: str | None = None
+
+    def failure(self) -> str:
+        """Why the listing could not be read, in one line: the service's answer, the transport, or the body."""
+        return self.problem if self.problem is not None else self.call.failure()
 
 
 class Engine:
@@ -110,12 +123,15 @@ class Engine:
         self._watcher = JobWatcher(api, self._caller, plan.jobs, clock=clock, is_stopping=self._stopping.is_set)
         self.retry_budget = self._caller.budget
         self._busy_at_start: dict[tuple[str, str], list[str]] = {}
+        # project -> (HTTP status, why) its running jobs could not be listed at start: nothing is sent there
+        self._jobs_unknown: dict[str, tuple[int | None, str]] = {}
         self.steps: list[Step] = []  # every resolved step, in the order instances were observed
         self.skipped = 0  # targets skipped because an earlier run settled them
         self._settled: set[Key] = set()  # every key an outcome was emitted for
         self._put_in_flight: set[Key] = set()  # keys whose PUT may be on the wire right now
         self._resolved: dict[tuple[str, str], list[Step]] = {}
         self._last_outcome: dict[Key, Outcome] = {}
+        self._cut_short: set[Key] = set()  # targets whose outcome the stop decided (not_started, cut short)
 
     # --- public -------------------------------------------------------------------------------------------
 
@@ -137,6 +153,12 @@ class Engine:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    @property
+    def cut_short(self) -> int:
+        """How many targets the stop left undone: `not_started`, a retry or a job's end it kept from happening,
+        a change cancelled on the wire. 0 after a stop means it came too late to matter (run.exit_code_for)."""
+        return len(self._cut_short)
 
     async def run(self) -> None:
         """Run every instance; whatever way it ends (cancelled included), every target gets exactly one line."""
@@ -188,7 +210,7 @@ class Engine:
                     continue
                 if step.key in self._put_in_flight:
                     error = (None, "outcome_unknown", "the run was cancelled while this change was on the wire")
-                    self._emit(step, Outcome.UNKNOWN, now, error=error, note=note)
+                    self._emit(step, Outcome.UNKNOWN, now, error=error, note=note, cut_short=True)
                 else:
                     self._emit(step, Outcome.NOT_STARTED, now, note=note)
 
@@ -201,38 +223,39 @@ class Engine:
             self.skipped += len(targets)
             return
         if self._stopping.is_set():
-            for target in targets:
-                self._emit_plain(target, None, Outcome.NOT_STARTED, started, note=self.stop_reason)
+            self._settle_unlisted(targets, Outcome.NOT_STARTED, started, note=self.stop_reason)
+            return
+        if project_id in self._jobs_unknown:
+            status, problem = self._jobs_unknown[project_id]
+            why = f"the consistency jobs still running in the project cannot be listed: {problem}"
+            note = "nothing sent: a job left running by an earlier run could be duplicated"
+            self._settle_unlisted(
+                targets, Outcome.FAILED, started, error=(status, "running_jobs_unknown", why), note=note
+            )
             return
         if key in self._busy_at_start:
             await self._wait_for_jobs(project_id, instance_id, self._busy_at_start[key])
         view = await self.observe(project_id, instance_id)
         if view.proxies is None and view.call.wire == 0 and self._stopping.is_set():
-            for target in targets:  # the run stopped before this instance's listing was sent
-                self._emit_plain(target, None, Outcome.NOT_STARTED, started, note=self.stop_reason)
+            # the run stopped before this instance's listing was sent
+            self._settle_unlisted(targets, Outcome.NOT_STARTED, started, note=self.stop_reason)
             return
         if view.proxies is None:
-            status, code, msg = view.call.describe()
-            for target in targets:
-                self._emit_plain(
-                    target,
-                    None,
-                    Outcome.FAILED,
-                    started,
-                    call=view.call,
-                    error=(status, code or "listing_failed", view.problem or msg),
-                )
+            status, _, _ = view.call.describe()
+            why = f"the instance's proxy listing failed: {view.failure()}"
+            self._settle_unlisted(
+                targets,
+                Outcome.FAILED,
+                started,
+                call=view.call,
+                error=(status, "listing_failed", why),
+                note="nothing sent",
+            )
             return
         steps = resolve(targets, view.proxies)
         if not steps:
-            for target in targets:
-                self._emit_plain(
-                    target,
-                    None,
-                    Outcome.FAILED,
-                    started,
-                    error=(None, "no_proxies", "the instance's proxy listing is empty"),
-                )
+            error = (None, "no_proxies", "the instance's proxy listing is empty")
+            self._settle_unlisted(targets, Outcome.FAILED, started, error=error)
             return
         self._resolved[key] = steps
         self.steps.extend(steps)
@@ -298,11 +321,13 @@ class Engine:
             view = await self.observe(project_id, instance_id)
             modes = {p.proxy_id: p.mode for p in view.proxies} if view.proxies is not None else None
         for step, job_id, job in waited:
+            # A read-back kept from us by a stop leaves `verified` null: the job's end is known, nothing is undone.
             verified = None if modes is None else modes.get(step.proxy_id) == step.mode_target
             if job.status == JOB_NOT_FOLLOWED:
                 why = self.stop_reason or "the run stopped"
                 note = f"job not followed to its end, the run stopped: {why}; `orchestrator jobs REPORT` follows it"
-                self._emit(step, Outcome.SUBMITTED, started, job_id=job_id, note=f"{note}; {EFFECT_NOTE}")
+                note = f"{note}; {EFFECT_NOTE}"
+                self._emit(step, Outcome.SUBMITTED, started, job_id=job_id, note=note, cut_short=True)
             elif job.status == JOB_SUCCESS:
                 note = EFFECT_NOTE if verified is not False else "the job completed but the listing shows another mode"
                 self._emit(step, Outcome.COMPLETED, started, job_id=job_id, verified=verified, note=note)
@@ -322,12 +347,18 @@ class Engine:
         """Which instances still run a consistency job (an earlier run's, killed or back to back)?
 
         Such a job may finish after our listing and make our change a duplicate, so those instances wait for
-        it first. If the jobs cannot be listed (a permission, say), the run goes on without the check.
+        it first. The listing is retried like any call; if it still fails (a permission, an outage), nothing is
+        sent in that project: its targets fail as `running_jobs_unknown` (see _run_instance).
         """
         for project_id in sorted(projects):
             running = await self._watcher.running(project_id)
             if running.problem is not None and not self._stopping.is_set():
-                log.warning("jobs still running cannot be checked; going on without", problem=running.problem)
+                log.warning(
+                    "consistency jobs still running cannot be listed: the project's targets are not changed",
+                    project=project_id,
+                    problem=running.problem,
+                )
+                self._jobs_unknown[project_id] = (running.status, running.problem)
             for instance_id, job_ids in running.by_instance.items():
                 self._busy_at_start[(project_id, instance_id)] = job_ids
 
@@ -336,9 +367,11 @@ class Engine:
             log.info("waiting for a job already running on the instance", instance=instance_id, job_id=job_id)
             await self._watcher.wait(project_id, job_id)
 
-    async def _wait_instance_idle(self, project_id: str, instance_id: str) -> None:
+    async def _wait_instance_idle(self, project_id: str, instance_id: str) -> bool:
+        """Wait for the consistency jobs running on the instance; False if they could not be listed."""
         running = await self._watcher.running(project_id)
         await self._wait_for_jobs(project_id, instance_id, running.by_instance.get(instance_id, []))
+        return running.problem is None
 
     # --- the failure budget ---------------------------------------------------------------------------------
 
@@ -353,7 +386,7 @@ class Engine:
         async with self._budget_changed:
             while not self._stopping.is_set():
                 if self._budget.exhausted:
-                    self.stop(self._budget.reason or "the failure budget is spent", "budget")
+                    self._stop_for_budget()
                     break
                 if self._budget.may_start(self._changes_in_flight):
                     self._changes_in_flight += 1
@@ -369,8 +402,12 @@ class Engine:
             self._changes_in_flight -= 1
             self._budget.record(failed)
             if self._budget.exhausted:
-                self.stop(self._budget.reason or "the failure budget is spent", "budget")
+                self._stop_for_budget()
             self._budget_changed.notify_all()
+
+    def _stop_for_budget(self) -> None:
+        assert self._budget is not None
+        self.stop((self._budget.reason or "the failure budget is spent") + BUDGET_COUNTS, "budget")
 
     # --- observing ----------------------------------------------------------------------------------------
 
@@ -430,6 +467,7 @@ class Engine:
                         attempts=attempts,
                         wire=wire,
                         error=(None, "outcome_unknown", "an attempt's answer was lost and the state cannot be read"),
+                        cut_short=self._stopping.is_set(),  # the state may have gone unread because of the stop
                     )
                     return None
             attempts += 1
@@ -486,7 +524,9 @@ class Engine:
                 outcome = Outcome.UNKNOWN if ambiguous else Outcome.FAILED
                 result = CallResult(reply, error, attempts, wire)
                 status, code, msg = result.describe()
-                self._emit(step, outcome, started, attempts=attempts, wire=wire, error=(status, code, msg))
+                error_ = (status, code, msg)
+                # `retry` still true: only the stop kept this change from another attempt.
+                self._emit(step, outcome, started, attempts=attempts, wire=wire, error=error_, cut_short=retry)
                 return None
             self.stats.retries += 1
             await self._caller.sleep(delay)
@@ -497,7 +537,8 @@ class Engine:
         A job our lost PUT (or someone) started may still run: wait for the instance's running consistency
         jobs first, so that the listing shows their result.
         """
-        await self._wait_instance_idle(step.project_id, step.instance_id)
+        if not await self._wait_instance_idle(step.project_id, step.instance_id):
+            return None  # a job may still run unseen: a listing now could show the mode from before it
         view = await self.observe(step.project_id, step.instance_id)
         if view.proxies is None:
             return None
@@ -527,8 +568,12 @@ class Engine:
         error: tuple[int | None, str | None, str | None] | None = None,
         note: str | None = None,
         verified: bool | None = None,
+        cut_short: bool = False,
     ) -> None:
+        """Hand one target's outcome to `on_outcome`. `cut_short`: the run's stop decided it (see cut_short)."""
         status, code, msg = error if error is not None else (reply.status if reply else None, None, None)
+        if cut_short or outcome is Outcome.NOT_STARTED:
+            self._cut_short.add(step.key)
         self._settled.add(step.key)
         self._put_in_flight.discard(step.key)
         self._last_outcome[step.key] = outcome
@@ -551,6 +596,25 @@ class Engine:
                 verified=verified,
             )
         )
+
+    def _settle_unlisted(
+        self,
+        targets: Sequence[Target],
+        outcome: Outcome,
+        started: float,
+        *,
+        call: CallResult | None = None,
+        error: tuple[int | None, str | None, str | None] | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Settle the targets of an instance whose proxies were not listed: nothing was sent for them (so the
+        failure budget does not count them) and their mode before is unknown. Targets an earlier run settled
+        (resume) stay settled: they are skipped, not reported again."""
+        for target in targets:
+            if target.key in self._skip:
+                self.skipped += 1
+            else:
+                self._emit_plain(target, None, outcome, started, call=call, error=error, note=note)
 
     def _emit_plain(
         self,

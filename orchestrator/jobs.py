@@ -41,7 +41,8 @@ class RunningJobs:
     """Consistency jobs in progress per instance of one project, or why they could not be listed."""
 
     by_instance: dict[str, list[str]]
-    problem: str | None = None
+    problem: str | None = None  # why the listing failed (after retries): `HTTP 403 APIGW.0302: ...`
+    status: int | None = None  # the failed listing's HTTP status, if it had one
 
 
 class JobWatcher:
@@ -110,12 +111,14 @@ class JobWatcher:
         """Consistency jobs Pending or Running in the project (`GET /immediate-jobs`, filtered by status)."""
         found: dict[str, list[str]] = {}
         for status in sorted(JOB_IN_PROGRESS):
-            problem = await self._collect(project_id, status, found)
-            if problem is not None:
-                return RunningJobs(found, problem)
+            failed = await self._collect(project_id, status, found)
+            if failed is not None:
+                problem = failed.failure() + (f" (after {failed.attempts} attempts)" if failed.attempts > 1 else "")
+                return RunningJobs(found, problem, failed.reply.status if failed.reply is not None else None)
         return RunningJobs(found)
 
-    async def _collect(self, project_id: str, status: str, found: dict[str, list[str]]) -> str | None:
+    async def _collect(self, project_id: str, status: str, found: dict[str, list[str]]) -> CallResult | None:
+        """Add the jobs with `status` to `found`, all pages; the failed call if a page cannot be read."""
         # Contract §3 [UNK]: whether `offset` counts records (SDK: "skip offset records") or pages (SDK:
         # "default 1"). Count records; if that brings nothing new while total_count says there is more, the
         # service counts pages: switch once.
@@ -125,8 +128,7 @@ class JobWatcher:
             self._caller.stats.job_lists += 1
             call = await self._caller.call("jobs", functools.partial(self._list, project_id, status, offset))
             if not call.ok:
-                _, code, msg = call.describe()
-                return f"cannot list running jobs: {code}: {msg}"
+                return call
             jobs, total = _jobs_page(call.reply)
             fresh = [job for job in jobs if job[0] not in seen]
             for job_id, instance_id in fresh:

@@ -71,9 +71,11 @@ class RunResult:
     wire: int = 0
     skipped: int = 0
     auth_failure: str | None = None
-    stop_reason: str | None = None
+    stop_reason: str | None = None  # why the run stopped early; None if nothing stopped it (see late_stop)
     stop_kind: StopKind | None = None
-    signal: str | None = None
+    signal: str | None = None  # the signal that interrupted the run
+    cut_short: int = 0  # targets the stop left undone (Engine.cut_short)
+    late_stop: str | None = None  # a stop that came once every target had settled: logged, changes nothing
     retry_budget: dict[str, int] = field(default_factory=dict)
     rate: dict[str, Any] = field(default_factory=dict)
     finished: dict[str, Any] = field(default_factory=dict)  # the run_finished record
@@ -93,16 +95,37 @@ class RunResult:
 
 
 def exit_code_for(result: RunResult) -> ExitCode:
-    """Signals first, then the failure budget and the window, then refused credentials, then failed targets."""
-    if result.signal is not None:
+    """Signals first, then the failure budget and the window, then refused credentials, then failed targets.
+
+    A signal, the budget or the window decides the exit code only if the stop left something undone: a target
+    `not_started`, or a change it cut short (a retry, a job's end, an answer it kept from happening). A stop
+    that came once every target had settled (the cutoff passing while the last answer was on its way, the
+    budget spent by the very last change, SIGTERM during the final report line) stopped nothing: the targets'
+    outcomes decide, 0 or 3, and no resume is offered. Refused credentials are not such a stop: they decide
+    on their own (2 or 3), as a wrong key needs fixing whenever it was found out.
+    """
+    stopped_something = result.cut_short > 0 or result.count(Outcome.NOT_STARTED) > 0
+    if result.signal is not None and stopped_something:
         return SIGNAL_EXIT[result.signal]
-    if result.stop_kind in STOP_EXIT:
+    if result.stop_kind in STOP_EXIT and stopped_something:
         return STOP_EXIT[result.stop_kind]  # type: ignore[index]
     if result.auth_failure is not None and not any(_changed_by_this_run(o) for o in result.outcomes):
         return ExitCode.USAGE
     if result.auth_failure is not None or result.failing:
         return ExitCode.FAILED_TARGETS
     return ExitCode.OK
+
+
+def _forget_a_late_stop(result: RunResult) -> None:
+    """A stop that left nothing undone is no stop (see exit_code_for): no stop reason, no signal, no resume hint.
+
+    Kept in `late_stop` and logged. Refused credentials always count (they are reported on their own).
+    """
+    if result.stop_kind in (None, "auth") or result.cut_short or result.count(Outcome.NOT_STARTED):
+        return
+    log.info("the run stopped once every target had settled: nothing was cut short", reason=result.stop_reason)
+    result.late_stop = result.stop_reason
+    result.stop_reason = result.stop_kind = result.signal = None
 
 
 def _changed_by_this_run(outcome: TargetOutcome) -> bool:
@@ -206,6 +229,8 @@ async def execute(
                 result.auth_failure = engine.auth_failure
                 result.stop_reason = engine.stop_reason
                 result.stop_kind = engine.stop_kind
+                result.cut_short = engine.cut_short
+                _forget_a_late_stop(result)
                 result.retry_budget = engine.retry_budget.state()
                 result.rate = {
                     "configured_per_s": round(governor.pacing.configured, 3),

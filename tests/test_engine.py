@@ -214,7 +214,9 @@ async def test_listing_failure_fails_every_target_of_that_instance() -> None:
     engine = Engine(api, make_plan(targets), on_outcome=outcomes_list.append, sleep=FakeClock().sleep)
     await engine.run()
     failed = [o for o in outcomes_list if o.instance_id == I1]
-    assert [(o.outcome, o.http_status, o.error_code) for o in failed] == [(Outcome.FAILED, 404, "DBS.200002")] * 2
+    assert [(o.outcome, o.http_status, o.error_code) for o in failed] == [(Outcome.FAILED, 404, "listing_failed")] * 2
+    assert all("HTTP 404 DBS.200002: The DB instance does not exist." in (o.error_msg or "") for o in failed)
+    assert all(o.mode_before is None and o.wire_attempts == 1 for o in failed)
     assert [o.outcome for o in outcomes_list if o.instance_id == I2] == [Outcome.SUBMITTED]
 
 
@@ -416,12 +418,59 @@ async def test_a_job_left_running_by_an_earlier_run_is_waited_for_before_listing
     assert [p for r, p in api.calls if r == "put"] == [C]
 
 
-async def test_running_jobs_that_cannot_be_listed_do_not_stop_the_run() -> None:
-    """If /immediate-jobs is refused (403), the run goes on without that check."""
+async def test_running_jobs_that_cannot_be_listed_leave_the_project_unchanged() -> None:
+    """If /immediate-jobs is refused (403), a job left running there cannot be ruled out: the project's targets
+    fail as running_jobs_unknown with the cause, nothing is listed or sent for them; other projects proceed."""
+    other = "0123456789abcdef0123456789abcdef"
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}, (other, I2): {C: "eventual"}})
+    api.script["jobs"] = deque([Reply(200, {"jobs": [], "total_count": 0})] * 2)  # `other` sorts first
+    api.script["jobs"].append(Reply(403, {"error_code": "APIGW.0302", "error_msg": "no permission"}))
+    outcomes, _, engine = await run(api, [Target(PROJECT, I1, A, "session"), Target(other, I2, C, "session")])
+    assert (outcomes[A].outcome, outcomes[A].error_code) == (Outcome.FAILED, "running_jobs_unknown")
+    assert "HTTP 403 APIGW.0302: no permission" in (outcomes[A].error_msg or "")
+    assert outcomes[A].mode_before is None and outcomes[A].wire_attempts == 0
+    assert outcomes[C].outcome is Outcome.SUBMITTED
+    assert [call for call in api.calls if call[0] != "jobs"] == [("list", f"{I2}@0"), ("put", C)]
+    assert engine.stop_kind is None
+
+
+async def test_the_running_jobs_check_is_retried_like_any_call() -> None:
+    """A 500, a 429 and a timeout on /immediate-jobs are retried with backoff; the job then found is waited for."""
     api = FakeApi({(PROJECT, I1): {A: "eventual"}})
-    api.script["jobs"] = deque([Reply(403, {"error_code": "APIGW.0302"})])
-    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    api.jobs["old-job"] = [1, (PROJECT, I1, A), "eventual"]
+    api.script["jobs"] = deque(
+        [
+            Reply(500, {"error_code": "DBS.05000000"}),
+            Reply(429, {"error_code": "APIGW.0308"}, retry_after="2"),
+            TransportError("timeout", "no answer within 5s", sent=True),
+            running_jobs(("old-job", I1)),
+            running_jobs(),
+        ]
+    )
+    outcomes, clock, _ = await run(api, [Target(PROJECT, I1, A, "session")])
     assert outcomes[A].outcome is Outcome.SUBMITTED
+    assert api.routes(with_job_lists=True)[:6] == ["jobs"] * 5 + ["job"] and 2.0 in clock.sleeps
+
+
+async def test_running_jobs_still_unlistable_after_retries_change_nothing() -> None:
+    """A listing of running jobs that keeps failing (500 at every attempt) fails the targets; nothing is sent."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual", B: "eventual"}})
+    api.script["jobs"] = deque([Reply(500, {"error_code": "DBS.05000000", "error_msg": "server error."})] * 4)
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session"), Target(PROJECT, I1, B, "session")])
+    assert {o.error_code for o in outcomes.values()} == {"running_jobs_unknown"} and len(outcomes) == 2
+    assert "HTTP 500 DBS.05000000: server error." in (outcomes[A].error_msg or "")
+    assert api.routes() == [] and api.routes(with_job_lists=True) == ["jobs"] * 4
+
+
+async def test_a_lost_answer_is_unknown_when_running_jobs_cannot_be_listed() -> None:
+    """After a PUT's answer was lost, a job (ours) may still run; if /immediate-jobs cannot say, the outcome is
+    unknown: never a re-send on a listing that may not show the job's effect yet."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["put"] = deque([TransportError("dropped", "connection reset", sent=True)])
+    api.script["jobs"] = deque([running_jobs(), running_jobs(), Reply(403, {"error_code": "APIGW.0302"})])
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    assert (outcomes[A].outcome, outcomes[A].error_code) == (Outcome.UNKNOWN, "outcome_unknown")
+    assert api.routes().count("put") == 1
 
 
 async def test_running_jobs_are_paged_when_offset_counts_pages() -> None:
@@ -439,3 +488,42 @@ async def test_running_jobs_are_paged_when_offset_counts_pages() -> None:
     caller = Caller(RetrySettings(), stats=CallStats(), is_stopping=lambda: False, on_auth_failure=lambda d: None)
     running = await JobWatcher(api, caller, JobSettings()).running(PROJECT)
     assert sum(len(ids) for ids in running.by_instance.values()) == 60 and running.problem is None
+
+
+async def test_a_listing_lost_in_transport_fails_as_listing_failed_with_the_transport_kind() -> None:
+    """A listing whose every attempt timed out: `listing_failed`, the transport kind and detail in error_msg."""
+    api = FakeApi({(PROJECT, I1): {A: "eventual"}})
+    api.script["list"] = deque([TransportError("timeout", "no answer within 5s", sent=True)] * 4)
+    outcomes, _, _ = await run(api, [Target(PROJECT, I1, A, "session")])
+    o = outcomes[A]
+    assert (o.outcome, o.http_status, o.error_code, o.mode_before) == (Outcome.FAILED, None, "listing_failed", None)
+    assert "transport.timeout: no answer within 5s" in (o.error_msg or "") and o.attempts == 4
+    assert "put" not in api.routes()
+
+
+async def test_a_listing_outage_does_not_trip_the_budget_and_its_stop_reason_says_what_it_counts() -> None:
+    """Failed listings (nothing sent) are not budget failures; when failed changes do spend it, the stop reason
+    says that it counted changes, so "1 failures" beside many listing_failed targets is no contradiction."""
+    from orchestrator.budget import FailureBudget
+    from orchestrator.plan import StopSettings
+
+    instances = [instance_id(n) for n in range(10, 15)]
+    fleet = {(PROJECT, i): {proxy_id(n): "eventual"} for n, i in enumerate(instances)}
+    targets = [Target(PROJECT, i, proxy_id(n), "session") for n, i in enumerate(instances)]
+    api = FakeApi(fleet)
+    api.script["list"] = deque([Reply(404, {"error_code": "DBS.200002", "error_msg": "gone"})] * 3)
+    plan = make_plan(targets, stop=StopSettings(1))
+    lines: list[TargetOutcome] = []
+    engine = Engine(api, plan, on_outcome=lines.append, budget=FailureBudget(plan.stop, 5), sleep=FakeClock().sleep)
+    await engine.run()
+    assert [o.error_code for o in lines].count("listing_failed") == 3 and engine.stop_kind is None
+
+    api = FakeApi(fleet)
+    api.script["list"] = deque([Reply(404, {"error_code": "DBS.200002", "error_msg": "gone"})] * 3)
+    api.script["put"] = deque([Reply(400, {"error_code": "DBS.280343", "error_msg": "refused"})] * 2)
+    lines = []
+    engine = Engine(api, plan, on_outcome=lines.append, budget=FailureBudget(plan.stop, 5), sleep=FakeClock().sleep)
+    await engine.run()
+    assert engine.stop_kind == "budget" and engine.stop_reason is not None
+    assert engine.stop_reason.startswith("failure budget spent: 1 failures, 1 allowed by stop.max_failures 1")
+    assert "changes" in engine.stop_reason and "listing_failed" in engine.stop_reason

@@ -145,10 +145,10 @@ async def test_a_put_answered_200_with_truncated_json_is_not_reported_failed() -
 # --- the listing's answer -------------------------------------------------------------------------------------
 LISTING_EXPECTED: dict[str, tuple[int | None, str, str]] = {
     "html_error": (502, "listing_failed", "non-JSON error body: <html>"),
-    "gzip_bomb": (None, "transport.protocol", TOO_BIG),
-    "huge_body": (None, "transport.protocol", TOO_BIG),
-    "slow_drip": (None, "transport.timeout", "no answer within 1s"),
-    "reset_mid_body": (None, "transport.dropped", "Response payload is not completed"),
+    "gzip_bomb": (None, "listing_failed", f"transport.protocol: {TOO_BIG}"),
+    "huge_body": (None, "listing_failed", f"transport.protocol: {TOO_BIG}"),
+    "slow_drip": (None, "listing_failed", "transport.timeout: no answer within 1s"),
+    "reset_mid_body": (None, "listing_failed", "Response payload is not completed"),
 }
 
 

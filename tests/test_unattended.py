@@ -423,3 +423,162 @@ def test_jobs_command_follows_recorded_jobs_to_their_end(tmp_path: Path) -> None
         assert report_lines(tmp_path / "c.jsonl")[0]["follows"] == ["a.jsonl"]
         again = cli("jobs", "a.jsonl", "c.jsonl", "--endpoint", sim.url, cwd=tmp_path, env=TOKEN_ENV)
         assert again.returncode == 0 and "nothing to follow" in again.stdout
+
+
+# --- a stop that came too late to cut anything short ---------------------------------------------------------------
+
+
+def _settled_result(*outcomes: str, **fields: object):  # type: ignore[no-untyped-def]
+    from orchestrator.errors import ExitCode
+    from orchestrator.report import Outcome, TargetOutcome
+    from orchestrator.run import RunResult
+
+    lines = [
+        TargetOutcome(PROJECT, f"{n:032x}in07", f"{n:031x}po01", "session", "global", Outcome(o), None, 1, 1, None,
+                      None, None, 0, None)
+        for n, o in enumerate(outcomes)
+    ]  # fmt: skip
+    return RunResult(run_id="r", exit_code=ExitCode.OK, duration_s=0.0, outcomes=lines, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "stopped_code"),
+    [
+        ({"stop_kind": "window", "stop_reason": "the change window's cutoff was reached"}, 5),
+        ({"stop_kind": "budget", "stop_reason": "failure budget spent"}, 6),
+        ({"stop_kind": "signal", "stop_reason": "interrupted by SIGTERM", "signal": "SIGTERM"}, 143),
+        ({"stop_kind": "signal", "stop_reason": "interrupted by SIGINT", "signal": "SIGINT"}, 130),
+    ],
+)
+def test_a_stop_that_left_no_target_undone_does_not_change_the_exit_code(
+    fields: dict[str, object], stopped_code: int
+) -> None:
+    """The window, the budget or a signal decide the exit code only if they left a target not_started (or a
+    change cut short): once every target had settled, the run's own outcomes decide it (0, or 3 on failures)."""
+    from orchestrator.run import exit_code_for
+
+    assert exit_code_for(_settled_result("submitted", "submitted", **fields)) == 0
+    assert exit_code_for(_settled_result("submitted", "failed", **fields)) == 3
+    assert exit_code_for(_settled_result("submitted", "not_started", **fields)) == stopped_code
+    assert exit_code_for(_settled_result("submitted", "submitted", cut_short=1, **fields)) == stopped_code
+
+
+async def test_a_cutoff_reached_while_the_last_target_is_in_flight_exits_0_without_a_resume_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window's cutoff passes while the plan's last PUT is on the wire; that PUT is answered after the
+    cutoff and nothing is left not_started: exit 0, no stop reason, no resume hint (the cutoff is logged)."""
+    import asyncio
+
+    from fakes import make_plan
+
+    from orchestrator import run as run_module
+    from orchestrator.api import HttpApi
+    from orchestrator.auth import StaticToken
+    from orchestrator.connect import Connection
+    from orchestrator.plan import Target, Window
+    from orchestrator.simulator import Fleet, Simulator, SimulatorConfig
+
+    token = "MIIcutoff-test-token"
+    now = datetime.now(UTC)
+    window = Window(now - timedelta(minutes=1), now + timedelta(seconds=61), cutoff=60.0)  # last start: now + 1s
+
+    class LateAnswers(HttpApi):
+        async def change_consistency(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            reply = await super().change_consistency(*args, **kwargs)
+            # The answer arrives only after the cutoff, and after the cutoff has stopped the run.
+            await asyncio.sleep(max(0.0, (window.last_start - datetime.now(UTC)).total_seconds()) + 0.1)
+            return reply
+
+    monkeypatch.setattr(run_module, "HttpApi", LateAnswers)
+    fleet = Fleet()
+    targets = []
+    for n in range(3):
+        fleet.add_proxy(PROJECT, f"{n:032x}in07", f"{n:031x}po01", "eventual")
+        targets.append(Target(PROJECT, f"{n:032x}in07", f"{n:031x}po01", "global"))
+    plan = make_plan(targets, window=window)
+    options = run_module.RunOptions(
+        command="apply", report_path=str(tmp_path / "r.jsonl"), resume_hint="orchestrator apply --resume r.jsonl"
+    )
+    async with Simulator(fleet, SimulatorConfig(tokens=frozenset({token}), job_duration=0.0)) as sim:
+        result = await run_module.execute(plan, Connection(sim.url, StaticToken(token)), options)
+    assert [o.outcome.value for o in result.latest] == ["submitted"] * 3
+    assert result.late_stop is not None and "cutoff" in result.late_stop  # the cutoff did pass mid-run
+    assert result.exit_code == 0 and result.stop_reason is None and result.stop_kind is None
+    finished = report_lines(tmp_path / "r.jsonl")[-1]
+    assert (finished["exit_code"], finished["stop_reason"], finished["resume"]) == (0, None, None)
+
+
+async def test_a_budget_spent_by_the_last_target_exits_3_not_6(tmp_path: Path) -> None:
+    """A failure budget spent by the plan's very last change stops nothing: exit 3 (a target failed), with
+    neither a stop reason nor a resume hint."""
+    from dataclasses import replace
+
+    from fakes import make_plan
+
+    from orchestrator.auth import StaticToken
+    from orchestrator.connect import Connection
+    from orchestrator.plan import JobSettings, Limits, Rate, StopSettings, Target
+    from orchestrator.run import RunOptions, execute
+    from orchestrator.simulator import Fleet, Simulator, SimulatorConfig
+
+    token = "MIIbudget-test-token"
+    fleet = Fleet()
+    instance = f"{1:032x}in07"
+    proxies = [f"{n:031x}po01" for n in range(3)]
+    for proxy in proxies:
+        fleet.add_proxy(PROJECT, instance, proxy, "eventual")
+    plan = make_plan(
+        [Target(PROJECT, instance, p, "global") for p in proxies],
+        stop=StopSettings(1),
+        limits=Limits(Rate(500, 1.0), 1, 1),
+        jobs=replace(JobSettings(poll_interval=0.02, timeout=5.0, visibility_grace=2.0), wait=True),
+    )
+    config = SimulatorConfig(tokens=frozenset({token}), job_duration=0.05, fail_proxies=frozenset({proxies[-1]}))
+    options = RunOptions(command="apply", report_path=str(tmp_path / "r.jsonl"), resume_hint="resume me")
+    async with Simulator(fleet, config) as sim:
+        result = await execute(plan, Connection(sim.url, StaticToken(token)), options)
+    assert [o.outcome.value for o in result.latest] == ["completed", "completed", "job_failed"]
+    assert result.late_stop is not None and "failure budget spent" in result.late_stop
+    finished = report_lines(tmp_path / "r.jsonl")[-1]
+    assert (finished["exit_code"], finished["stop_reason"], finished["resume"]) == (3, None, None)
+
+
+async def test_a_signal_after_every_target_settled_exits_0(tmp_path: Path) -> None:
+    """SIGTERM arriving once every target has settled interrupts nothing: exit 0, no stop reason, and
+    `result.signal` stays None (a preview would then be written: it is complete)."""
+    import asyncio
+
+    from fakes import make_plan
+
+    from orchestrator.auth import StaticToken
+    from orchestrator.connect import Connection
+    from orchestrator.engine import Engine
+    from orchestrator.plan import Target
+    from orchestrator.run import RunOptions, execute
+    from orchestrator.simulator import Fleet, Simulator, SimulatorConfig
+
+    token = "MIIsignal-test-token"
+    fleet = Fleet()
+    instance, proxy = f"{1:032x}in07", f"{1:031x}po01"
+    fleet.add_proxy(PROJECT, instance, proxy, "eventual")
+    plan = make_plan([Target(PROJECT, instance, proxy, "global")])
+
+    async def run_then_signal(engine: Engine) -> None:
+        await engine.run()
+        os.kill(os.getpid(), signal.SIGTERM)  # handled by the run's loop: the run is still in progress
+        for _ in range(200):
+            if engine.stopping:
+                break
+            await asyncio.sleep(0.01)
+        assert engine.stopping
+
+    options = RunOptions(
+        command="apply", report_path=str(tmp_path / "r.jsonl"), handle_signals=True, work=run_then_signal
+    )
+    async with Simulator(fleet, SimulatorConfig(tokens=frozenset({token}), job_duration=0.0)) as sim:
+        result = await execute(plan, Connection(sim.url, StaticToken(token)), options)
+    assert [o.outcome.value for o in result.latest] == ["submitted"]
+    assert result.late_stop == "interrupted by SIGTERM"
+    assert (result.exit_code, result.signal, result.stop_reason) == (0, None, None)
+    assert report_lines(tmp_path / "r.jsonl")[-1]["exit_code"] == 0

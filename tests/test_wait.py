@@ -238,4 +238,8 @@ async def test_the_failure_budgets_stop_reason_does_not_start_with_stopped() -> 
         engine = Engine(api, plan, on_outcome=lines.append, budget=budget, rng=random.Random(4))
         await engine.run()
     assert engine.stop_kind == "budget"
-    assert engine.stop_reason == "failure budget spent: 1 failures, 1 allowed by stop.max_failures 1"
+    assert engine.stop_reason == (
+        "failure budget spent: 1 failures, 1 allowed by stop.max_failures 1; it counts changes sent that failed or "
+        "whose outcome is unknown, not targets failed before anything was sent (listing_failed, "
+        "running_jobs_unknown, proxy_not_found)"
+    )
