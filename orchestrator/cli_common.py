@@ -21,8 +21,8 @@ exit codes:
   2    usage error or invalid plan (nothing was sent)
   3    finished, but some targets failed or their outcome is unknown (report: some need a look)
   4    the preview gate refused the run
-  5    the change window is closed or not open yet
-  6    stopped by the failure budget
+  5    the change window is closed or not open yet, or closed leaving targets not started
+  6    stopped by the failure budget, leaving targets not started
   7    another run holds the lock
   130  interrupted (SIGINT)   143  terminated (SIGTERM)
 """
