@@ -245,7 +245,17 @@ def print_summary(
 
 
 def print_result(result: RunResult, report_path: str | None, quiet: bool, verb: str, credentials: str) -> None:
-    """What a run says at its end: refused credentials in one line, then (unless -q) the summary."""
+    """What a run says at its end: refused credentials or an unwritable report in one line, then (unless -q)
+    the summary."""
+    if result.report_error is not None:  # with -q, the one line; the report cannot be summarised
+        print(
+            redact(
+                f"orchestrator: error: {result.report_error}; the run stopped: outcomes after the last line written "
+                f"are not recorded (a change may have been made): make room, then preview before running again"
+            ),
+            file=sys.stderr,
+        )
+        return
     if result.auth_failure is not None:  # with -q, this is the one line of the failure
         print(redact(auth_failure_line(result, credentials)), file=sys.stderr)
     if not quiet or (result.exit_code and result.auth_failure is None):

@@ -25,7 +25,7 @@ from .budget import FailureBudget
 from .calls import CallStats
 from .connect import Connection
 from .engine import Engine, StopKind
-from .errors import ExitCode
+from .errors import ExitCode, UsageError
 from .gate import Key
 from .governor import Governor
 from .jobs import JobResult
@@ -76,6 +76,7 @@ class RunResult:
     signal: str | None = None  # the signal that interrupted the run
     cut_short: int = 0  # targets the stop left undone (Engine.cut_short)
     late_stop: str | None = None  # a stop that came once every target had settled: logged, changes nothing
+    report_error: str | None = None  # the report could not be written (disk full...): the run stopped there
     retry_budget: dict[str, int] = field(default_factory=dict)
     rate: dict[str, Any] = field(default_factory=dict)
     finished: dict[str, Any] = field(default_factory=dict)  # the run_finished record
@@ -104,6 +105,8 @@ def exit_code_for(result: RunResult) -> ExitCode:
     outcomes decide, 0 or 3, and no resume is offered. Refused credentials are not such a stop: they decide
     on their own (2 or 3), as a wrong key needs fixing whenever it was found out.
     """
+    if result.report_error is not None:  # outcomes went unrecorded: some may be changes nobody can see
+        return ExitCode.FAILED_TARGETS
     stopped_something = result.cut_short > 0 or result.count(Outcome.NOT_STARTED) > 0
     if result.signal is not None and stopped_something:
         return SIGNAL_EXIT[result.signal]
@@ -170,29 +173,43 @@ async def execute(
     report = Report.open(path, run_id=result.run_id, secrets=conn.auth.secrets) if path else None
     try:
         if report is not None:
-            report.run_started(
-                plan=plan.path,
-                plan_digest=plan.digest,
-                command=options.command,
-                dry_run=options.dry_run,
-                targets=len(plan.targets),
-                endpoint=conn.endpoint,
-                credentials=conn.auth.kind,
-                **limits_record(plan),
-                **options.started_fields,
-            )
+            try:
+                report.run_started(
+                    plan=plan.path,
+                    plan_digest=plan.digest,
+                    command=options.command,
+                    dry_run=options.dry_run,
+                    targets=len(plan.targets),
+                    endpoint=conn.endpoint,
+                    credentials=conn.auth.kind,
+                    **limits_record(plan),
+                    **options.started_fields,
+                )
+            except OSError as exc:  # nothing was sent yet
+                result.report_error = f"cannot write the report {report.path}: {exc.strerror or exc}"
+                raise UsageError(f"--report: {result.report_error}") from None
+
+        def record(write: Callable[[Report], None]) -> None:
+            """Write a line; if the report cannot take it (disk full...), stop: a run that cannot record its
+            outcomes must not make more of them."""
+            if report is None or result.report_error is not None:
+                return
+            try:
+                write(report)
+            except OSError as exc:
+                result.report_error = f"cannot write the report {report.path}: {exc.strerror or exc}"
+                engine.stop(f"{result.report_error}; nothing more is started", "requested")
 
         def settled(outcome: TargetOutcome) -> None:
             result.outcomes.append(outcome)
-            if report is not None:
-                report.target(outcome)
+            record(lambda report: report.target(outcome))
             if options.progress is not None:
                 options.progress.settled(outcome)
             on_outcome(outcome)
 
         def job_seen(step: Step, job: JobResult) -> None:
-            if report is not None:
-                report.job(
+            record(
+                lambda report: report.job(
                     project_id=step.project_id,
                     instance_id=step.instance_id,
                     proxy_id=step.proxy_id,
@@ -200,6 +217,7 @@ async def execute(
                     job_status=job.status,
                     fail_reason=job.fail_reason,
                 )
+            )
             if job.status not in ("Completed", "Pending", "Running") and not engine_stopping():
                 log.warning("job did not complete", proxy=step.proxy_id, job_id=job.job_id, status=job.status)
 
@@ -262,9 +280,15 @@ async def execute(
             },
         }
         if report is not None:
-            report.run_finished(**result.finished)
+            if result.report_error is None:
+                try:
+                    report.run_finished(**result.finished)
+                except OSError as exc:
+                    result.report_error = f"cannot write the report {report.path}: {exc.strerror or exc}"
+                    result.exit_code = exit_code_for(result)
             result.finished["counts"] = report.tally.as_dict()
-            report.close()
+            with contextlib.suppress(OSError):  # said above, once
+                report.close()
     return result
 
 

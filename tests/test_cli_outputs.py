@@ -214,3 +214,17 @@ def test_the_suggested_command_is_quoted_for_the_shell(work: Path) -> None:
     assert shlex.split(suggested) == [
         "orchestrator", "apply", "my plans/wave 1.yaml", "--approved", "my plans/wave 1.preview.json",
     ]  # fmt: skip
+
+
+def test_a_report_on_a_full_disk_is_a_usage_error_before_anything_is_sent(work: Path) -> None:
+    """/dev/full takes the open but not the first line: exit 2 in one line, no request sent."""
+    with simulator_for(work / "small.yaml") as sim:
+        result = cli(
+            "apply", "small.yaml", "--no-gate", "--endpoint", sim.url, "--report", "/dev/full", cwd=work,
+            env={"HUAWEICLOUD_AUTH_TOKEN": GOOD},
+        )  # fmt: skip
+        assert sim.call(lambda s: s.stats.count()) == 0
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "orchestrator: error: --report: cannot write the report /dev/full: No space left on device"
+    ]
