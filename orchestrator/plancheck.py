@@ -1,243 +1,37 @@
-"""Every rule a plan must follow: a pydantic schema for fields, checks across fields, our messages. Pure.
+"""Every rule a plan must follow: the schema's field checks, checks across fields, our messages. Pure.
 
-pydantic (strict, unknown keys forbidden) finds type, range and format errors in one pass; we map each error's
-location back to the YAML mark of the offending value (or of the unknown key, or of the mapping that lacks a
-required key) and write our own short message: "<what is wrong>; allowed: <what is allowed>" or
-"expected <what is allowed>, got <what YAML read>". Then come the checks pydantic cannot do: YAML 1.1
+pydantic (strict, unknown keys forbidden; the models are in `planschema.py`) finds type, range and format errors
+in one pass; we map each error's location back to the YAML mark of the offending value (or of the unknown key, or
+of the mapping that lacks a required key) and write our own short message: "<what is wrong>; allowed: <what is
+allowed>" or "expected <what is allowed>, got <what YAML read>". Then come the checks pydantic cannot do: YAML 1.1
 spellings, region vs endpoint, delays, defaults for mode and project_id, duplicate and ambiguous targets.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from datetime import date, datetime
-from pathlib import PurePath
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import ValidationError
 
-from orchestrator.endpoints import KNOWN_REGIONS, REGION_RE, check_endpoint, without_userinfo
+from orchestrator.endpoints import KNOWN_REGIONS
 from orchestrator.errors import PlanError, PlanIssue
 from orchestrator.plan import (
     ALL_PROXIES,
-    DURATION_ALLOWED,
     ID_ALLOWED,
-    INSTANCE_ID_RE,
-    MAX_FAILURES_ALLOWED,
     MODES,
-    NAME_RE,
-    PROJECT_ID_RE,
-    PROXY_ID_RE,
-    RATE_ALLOWED,
-    TIME_ALLOWED,
-    GateSettings,
-    JobSettings,
-    Limits,
-    Mode,
     Percent,
     Plan,
-    Rate,
-    RetrySettings,
-    StopSettings,
-    Target,
-    Window,
     parse_duration,
     parse_max_failures,
-    parse_rate,
     parse_time,
     show,
 )
+from orchestrator.planschema import DEFAULT_RETRY, HOMES, KEYS, SPECS, TEXT_FIELDS, TIME_PATHS, PlanModel, build_plan
 from orchestrator.planyaml import BOOL_WORDS, TIMESTAMP_TAG, Path, Scalar, YamlDoc, field_name, odd_number
 
-
-# --- the schema: pydantic checks types, ranges and formats; the messages are ours (see _Checker) ------
-def _check_id(kind: str, regex: re.Pattern[str]) -> AfterValidator:
-    def check(value: str) -> str:
-        if (kind == "proxy_id" and value == ALL_PROXIES) or regex.fullmatch(value):
-            return value
-        raise ValueError(f"invalid {kind} {show(value)}; allowed: {ID_ALLOWED[kind]}")
-
-    return AfterValidator(check)
-
-
-def _check_version(value: int) -> int:
-    if value != 1:
-        raise ValueError(f"unsupported plan version {value}; this orchestrator reads version 1")
-    return value
-
-
-def _check_name(value: str) -> str:
-    if not NAME_RE.fullmatch(value):
-        raise ValueError(f"invalid name {show(value)}; allowed: {_SPECS['name']}")
-    return value
-
-
-def _check_region(value: str) -> str:
-    if not REGION_RE.fullmatch(value):
-        raise ValueError(f"invalid region {show(value)}; allowed: {_SPECS['region']}")
-    return value
-
-
-def _check_endpoint(value: str) -> str:
-    try:
-        return check_endpoint(value)
-    except ValueError as exc:
-        raise ValueError(f"invalid endpoint {show(without_userinfo(value))}: {exc}") from None
-
-
-# No setting of a run needs more than a year; beyond that a date computed from it (a preview's expiry, say)
-# would overflow, and a typo such as 99999999999h would silently mean "forever".
-MAX_DURATION: Final = 366 * 86400.0
-
-
-def _duration(minimum: float, *, inclusive: bool) -> PlainValidator:
-    def check(value: object) -> float:
-        seconds = parse_duration(value)
-        got = show(value) if isinstance(value, str) else repr(value)
-        if seconds < minimum or (seconds == minimum and not inclusive):
-            relation = "at least" if inclusive else "above"
-            raise ValueError(f"the duration must be {relation} {minimum:g}s, got {got}")
-        if seconds > MAX_DURATION:
-            raise ValueError(f"the duration must be at most 366 days, got {got}")
-        return seconds
-
-    return PlainValidator(check)
-
-
-_Positive = Annotated[float, _duration(0.0, inclusive=False)]
-_NonNegative = Annotated[float, _duration(0.0, inclusive=True)]
-_ProjectId = Annotated[str, _check_id("project_id", PROJECT_ID_RE)]
-_Time = Annotated[datetime, PlainValidator(parse_time)]
-_DEFAULT_LIMITS, _DEFAULT_RETRY, _DEFAULT_JOBS = Limits(), RetrySettings(), JobSettings()
-_DEFAULT_GATE = GateSettings()
-
-
-def _absent() -> Any:
-    """`Field(default=None)` on a non-optional type: the key may be left out, but an explicit empty value
-    (`name:` or `name: null`) is an error, not a silent default."""
-    return Field(default=None)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-
-class _LimitsModel(_Strict):
-    rate: Annotated[Rate, PlainValidator(parse_rate)] = _DEFAULT_LIMITS.rate
-    concurrency: Annotated[int, Field(ge=1, le=1000)] = _DEFAULT_LIMITS.concurrency
-    per_instance: Annotated[int, Field(ge=1, le=100)] = _DEFAULT_LIMITS.per_instance
-    adaptive: bool = _DEFAULT_LIMITS.adaptive
-
-
-class _RetryModel(_Strict):
-    attempts: Annotated[int, Field(ge=1, le=20)] = _DEFAULT_RETRY.attempts
-    base_delay: _Positive = _DEFAULT_RETRY.base_delay
-    max_delay: _Positive = _DEFAULT_RETRY.max_delay
-    timeout: _Positive = _DEFAULT_RETRY.timeout
-
-
-class _JobsModel(_Strict):
-    poll_interval: _Positive = _DEFAULT_JOBS.poll_interval
-    timeout: _Positive = _DEFAULT_JOBS.timeout
-    visibility_grace: _NonNegative = _DEFAULT_JOBS.visibility_grace
-    wait: bool = _DEFAULT_JOBS.wait
-
-
-class _DefaultsModel(_Strict):
-    mode: Mode = _absent()
-
-
-class _GateModel(_Strict):
-    max_age: _Positive = _DEFAULT_GATE.max_age
-
-
-class _WindowModel(_Strict):
-    not_before: _Time
-    not_after: _Time
-    cutoff: _NonNegative = 0.0
-
-
-class _StopModel(_Strict):
-    max_failures: Annotated[int | Percent, PlainValidator(parse_max_failures)]
-    min_sample: Annotated[int, Field(ge=0)] = 0
-
-
-class _TargetModel(_Strict):
-    instance_id: Annotated[str, _check_id("instance_id", INSTANCE_ID_RE)]
-    proxy_id: Annotated[str, _check_id("proxy_id", PROXY_ID_RE)]
-    mode: Mode = _absent()
-    project_id: _ProjectId = _absent()
-
-
-class _PlanModel(_Strict):
-    version: Annotated[int, AfterValidator(_check_version)]
-    name: Annotated[str, AfterValidator(_check_name)] = _absent()
-    region: Annotated[str, AfterValidator(_check_region)] = _absent()
-    endpoint: Annotated[str, AfterValidator(_check_endpoint)] = _absent()
-    iam_endpoint: Annotated[str, AfterValidator(_check_endpoint)] = _absent()
-    project_id: _ProjectId = _absent()
-    limits: _LimitsModel = _LimitsModel()
-    retry: _RetryModel = _RetryModel()
-    jobs: _JobsModel = _JobsModel()
-    defaults: _DefaultsModel = _DefaultsModel()
-    targets: Annotated[list[_TargetModel], Field(min_length=1)]
-    gate: _GateModel = _GateModel()
-    window: _WindowModel = _absent()
-    stop: _StopModel = _absent()
-
-
-# Keys allowed in each mapping, by field path with list indices written as [].
-_SECTIONS: Final[dict[str, type[_Strict]]] = {
-    "": _PlanModel, "limits": _LimitsModel, "retry": _RetryModel, "jobs": _JobsModel,
-    "defaults": _DefaultsModel, "targets[]": _TargetModel, "gate": _GateModel, "window": _WindowModel,
-    "stop": _StopModel,
-}  # fmt: skip
-_KEYS: Final = {section: tuple(model.model_fields) for section, model in _SECTIONS.items()}
-_POSITIVE: Final = f"a duration above 0: {DURATION_ALLOWED}"
-_MODES_TEXT: Final = f"one of {', '.join(MODES)}"
-# What each field accepts, for "expected ..., got ..." messages.
-_SPECS: Final[dict[str, str]] = {
-    "": "a mapping with the keys " + ", ".join(_KEYS[""]),
-    "version": "the integer 1",
-    "name": "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-    "region": "a region id such as cn-north-4",
-    "endpoint": "an https:// URL (http:// only for localhost, 127.0.0.0/8 or ::1)",
-    "iam_endpoint": "an https:// URL (http:// only for localhost, 127.0.0.0/8 or ::1)",
-    "project_id": ID_ALLOWED["project_id"],
-    "limits.rate": f"a rate: {RATE_ALLOWED}",
-    "limits.concurrency": "an integer from 1 to 1000",
-    "limits.per_instance": "an integer from 1 to 100",
-    "limits.adaptive": "true or false",
-    "jobs.wait": "true or false",
-    "retry.attempts": "an integer from 1 to 20",
-    "retry.base_delay": _POSITIVE, "retry.max_delay": _POSITIVE, "retry.timeout": _POSITIVE,
-    "jobs.poll_interval": _POSITIVE, "jobs.timeout": _POSITIVE,
-    "jobs.visibility_grace": f"a duration of 0 or more: {DURATION_ALLOWED}",
-    "defaults.mode": _MODES_TEXT,
-    "targets": "a non-empty list of targets",
-    "targets[].instance_id": ID_ALLOWED["instance_id"],
-    "targets[].proxy_id": ID_ALLOWED["proxy_id"],
-    "targets[].mode": _MODES_TEXT,
-    "targets[].project_id": ID_ALLOWED["project_id"],
-    "gate.max_age": _POSITIVE,
-    "window.not_before": TIME_ALLOWED, "window.not_after": TIME_ALLOWED,
-    "window.cutoff": f"a duration of 0 or more, shorter than the window: {DURATION_ALLOWED}",
-    "stop.max_failures": MAX_FAILURES_ALLOWED,
-    "stop.min_sample": "an integer of 0 or more",
-    **{s: "a mapping with the keys " + ", ".join(keys) for s, keys in _KEYS.items() if s},
-}  # fmt: skip
-_TEXT_FIELDS: Final = frozenset(
-    {"name", "region", "endpoint", "iam_endpoint", "project_id", "defaults.mode"}
-    | {f"targets[].{key}" for key in ("instance_id", "proxy_id", "mode", "project_id")}
-)
-# Where each section key belongs, to answer "unknown key 'rate'" with "did you mean 'limits.rate'?".
-_NESTED: Final = ("limits", "retry", "jobs", "defaults", "gate", "window", "stop")
-_HOMES: Final = {
-    key: [f"{s}.{key}" for s in _NESTED if key in _KEYS[s]] for key in {key for s in _NESTED for key in _KEYS[s]}
-}
-# Times YAML may read as timestamps when unquoted: they are checked from their source text, like quoted ones.
-_TIME_PATHS: Final = (("window", "not_before"), ("window", "not_after"))
+_KEYS: Final = KEYS  # the keys allowed in each mapping, by section (tests/test_planwrite.py reads them from here)
 
 
 def _spec_key(path: Path) -> str:
@@ -286,7 +80,7 @@ class _Checker:
         self.issues: list[PlanIssue] = [issue for _, issue in doc.issues]
         self.bad: set[Path] = set(doc.replaced)  # paths that have an issue: later checks skip them
 
-    def check(self) -> _PlanModel | None:
+    def check(self) -> PlanModel | None:
         model = self.check_fields()
         self.check_texts_and_numbers()
         self.check_cross_fields()
@@ -308,7 +102,7 @@ class _Checker:
         offset naive, and reject `2026-13-03T00:00:00Z` with a "quote it" that would not help.
         """
         window = doc.data.get("window") if isinstance(doc.data, dict) else None
-        for path in _TIME_PATHS:
+        for path in TIME_PATHS:
             scalar = doc.scalars.get(path)
             if not isinstance(window, dict) or scalar is None or scalar.tag != TIMESTAMP_TAG:
                 continue
@@ -317,9 +111,9 @@ class _Checker:
                 doc.replaced.discard(path)
                 doc.issues[:] = [(where, issue) for where, issue in doc.issues if where != path]
 
-    def check_fields(self) -> _PlanModel | None:
+    def check_fields(self) -> PlanModel | None:
         try:
-            return _PlanModel.model_validate(self.doc.data, strict=True)
+            return PlanModel.model_validate(self.doc.data, strict=True)
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 self.add_pydantic_error(error["type"], tuple(error["loc"]), error["input"], error.get("ctx"))
@@ -330,24 +124,24 @@ class _Checker:
             return
         spec_key = _spec_key(path)
         if kind == "missing":
-            self.add(path, path[:-1], f"missing required key {path[-1]!r}; expected {_SPECS[spec_key]}")
+            self.add(path, path[:-1], f"missing required key {path[-1]!r}; expected {SPECS[spec_key]}")
         elif kind == "extra_forbidden":
             self.add(path, path, self.unknown_key(path), key=True)
         else:
             scalar = self.doc.scalars.get(path)
-            surprise = _not_text(value, scalar.text) if scalar and spec_key in _TEXT_FIELDS else None
+            surprise = _not_text(value, scalar.text) if scalar and spec_key in TEXT_FIELDS else None
             if surprise:
                 self.add(path, path, surprise)
             elif kind == "value_error" and ctx and _is_text_or_number(value):
                 self.add(path, path, str(ctx["error"]))  # our validators' own messages
             else:
-                expected = _SPECS.get(spec_key, "something else")
+                expected = SPECS.get(spec_key, "something else")
                 self.add(path, path, f"expected {expected}, got {_describe(value, scalar)}")
 
     def unknown_key(self, path: Path) -> str:
         key = str(path[-1])
-        allowed = _KEYS.get(_spec_key(path[:-1]), ())
-        homes = _HOMES.get(key) if len(path) == 1 else None
+        allowed = KEYS.get(_spec_key(path[:-1]), ())
+        homes = HOMES.get(key) if len(path) == 1 else None
         close = [repr(home) for home in homes] if homes else difflib.get_close_matches(key, allowed, n=1)
         if close:
             suggestion = " or ".join(close) if homes else repr(close[0])
@@ -365,7 +159,7 @@ class _Checker:
                     f"unquoted `{scalar.text}` is read by YAML 1.1 as the number {value!r}; "
                     f"write {value!r} if you meant that, or quote it",
                 )
-            elif scalar.text.lower() in BOOL_WORDS and _spec_key(path) in _TEXT_FIELDS and self.is_ok(path):
+            elif scalar.text.lower() in BOOL_WORDS and _spec_key(path) in TEXT_FIELDS and self.is_ok(path):
                 text = scalar.text
                 self.add(
                     path,
@@ -415,8 +209,8 @@ class _Checker:
         retry, base_path, max_path = self.raw(("retry",)), ("retry", "base_delay"), ("retry", "max_delay")
         if not isinstance(retry, dict) or not (self.is_ok(base_path) and self.is_ok(max_path)):
             return
-        base = parse_duration(retry["base_delay"]) if "base_delay" in retry else _DEFAULT_RETRY.base_delay
-        ceiling = parse_duration(retry["max_delay"]) if "max_delay" in retry else _DEFAULT_RETRY.max_delay
+        base = parse_duration(retry["base_delay"]) if "base_delay" in retry else DEFAULT_RETRY.base_delay
+        ceiling = parse_duration(retry["max_delay"]) if "max_delay" in retry else DEFAULT_RETRY.max_delay
         if ceiling >= base:
             return
         if "max_delay" in retry:
@@ -521,37 +315,6 @@ class _Checker:
         return f"targets[{index}] (line {self.doc.mark(('targets', index)).line})"
 
 
-def _build(model: _PlanModel, *, path: str, digest: str, doc: YamlDoc) -> Plan:
-    default_mode = model.defaults.mode
-    targets = tuple(
-        Target(
-            project_id=t.project_id or model.project_id,
-            instance_id=t.instance_id,
-            proxy_id=t.proxy_id,
-            mode=t.mode or default_mode,
-            line=doc.mark(("targets", i)).line,
-        )
-        for i, t in enumerate(model.targets)
-    )
-    limits, retry, jobs, window, stop = model.limits, model.retry, model.jobs, model.window, model.stop
-    return Plan(
-        path=path,
-        name=model.name or PurePath(path).stem,
-        digest=digest,
-        region=model.region,
-        endpoint=model.endpoint,
-        project_id=model.project_id,
-        limits=Limits(limits.rate, limits.concurrency, limits.per_instance, limits.adaptive),
-        retry=RetrySettings(retry.attempts, retry.base_delay, retry.max_delay, retry.timeout),
-        jobs=JobSettings(jobs.poll_interval, jobs.timeout, jobs.visibility_grace, jobs.wait),
-        targets=targets,
-        gate=GateSettings(model.gate.max_age),
-        window=Window(window.not_before, window.not_after, window.cutoff) if window else None,
-        stop=StopSettings(stop.max_failures, stop.min_sample) if stop else None,
-        iam_endpoint=model.iam_endpoint,
-    )
-
-
 def _show_time(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -562,4 +325,4 @@ def check_plan(doc: YamlDoc, *, path: str, digest: str) -> Plan:
     model = checker.check()
     if model is None:
         raise PlanError(sorted(checker.issues, key=lambda i: (i.line, i.column, i.field)))
-    return _build(model, path=path, digest=digest, doc=doc)
+    return build_plan(model, path=path, digest=digest, doc=doc)
