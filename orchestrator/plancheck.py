@@ -52,7 +52,9 @@ def _describe(value: object, scalar: Scalar | None) -> str:
         return f"the {'timestamp' if isinstance(value, datetime) else 'date'} {scalar.text if scalar else value}"
     if isinstance(value, str):
         return show(value)
-    return "a list" if isinstance(value, list) else "a mapping"
+    if isinstance(value, list):
+        return "an empty list" if not value else "a list"
+    return "an empty mapping" if not value else "a mapping"
 
 
 def _is_text_or_number(value: object) -> bool:

@@ -285,7 +285,7 @@ def test_duplicate_keys_are_found_however_they_are_quoted() -> None:
 @pytest.mark.parametrize(
     ("targets", "message"),
     [
-        ("targets: []\n", "p.yaml:6:10: targets: expected a non-empty list of targets, got a list"),
+        ("targets: []\n", "p.yaml:6:10: targets: expected a non-empty list of targets, got an empty list"),
         ("targets:\n", "p.yaml:6:9: targets: expected a non-empty list of targets, got an empty value"),
         ("targets: {a: 1}\n", "p.yaml:6:10: targets: expected a non-empty list of targets, got a mapping"),
         ("targets: all\n", "p.yaml:6:10: targets: expected a non-empty list of targets, got 'all'"),
