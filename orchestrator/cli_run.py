@@ -69,6 +69,8 @@ async def run_plan(args: argparse.Namespace, plan: Plan, *, dry_run: bool) -> in
         SECRET_SOURCES.append(conn.auth.secrets)
         log.info("connecting", credentials=conn.auth.describe(), endpoint=conn.endpoint)
         credentials = KIND_LABELS.get(conn.auth.kind, conn.auth.kind)
+        if getattr(args, "simulate", False):  # not the operator's own credentials, which --simulate ignores
+            credentials += " of the built-in simulator"
         if dry_run:
             check_report_path(report_path)
             options = RunOptions(command=args.command, dry_run=True, report_path=report_path, handle_signals=True)

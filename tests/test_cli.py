@@ -123,6 +123,8 @@ def test_demo_apply_on_the_simulator(work: Path) -> None:
     assert finished["exit_code"] == 0
     assert finished["counts"]["submitted"] == len(submitted)  # type: ignore[index]
     assert result.stdout == ""  # nothing on stdout but what was asked
+    (summary,) = result.stderr.splitlines()  # not a terminal: one summary line, naming whose credentials
+    assert summary.startswith("apply: 300 targets in ") and ", IAM token of the built-in simulator): " in summary
 
 
 def test_report_to_stdout(work: Path) -> None:
