@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from . import __version__
 from .api import HttpApi
-from .cli_common import EXIT_CODES_HELP, IAM_HELP, SECRET_SOURCES, configure_logging, overrides, redact
+from .cli_common import EXIT_CODES_HELP, IAM_HELP, SECRET_SOURCES, add_subcommand, configure_logging, overrides, redact
 from .cli_run import cmd_apply, cmd_jobs, cmd_preview
 from .connect import connection
 from .credentials import read_text_file
@@ -53,14 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
-        return sub.add_parser(
-            name,
-            parents=[common],
-            help=help_text,
-            description=help_text,
-            epilog=f"example:\n  {example}\n\n{EXIT_CODES_HELP}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+        return add_subcommand(sub, common, name, help_text, [example])
 
     p = command("validate", "check a plan; send nothing", "orchestrator validate plans/small.yaml --credentials")
     p.add_argument("plan")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import structlog
 
@@ -82,3 +82,22 @@ def overrides(args: argparse.Namespace) -> Overrides:
 def command_line(*words: str) -> str:
     """An orchestrator command to suggest, quoted for a shell (paths may hold spaces)."""
     return shlex.join(("orchestrator", *words))
+
+
+def add_subcommand(
+    parent: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    name: str,
+    help_text: str,
+    examples: Sequence[str],
+) -> argparse.ArgumentParser:
+    """A subcommand with the common options, its examples and the exit codes in its --help."""
+    listed = "\n".join(f"  {example}" for example in examples)
+    return parent.add_parser(
+        name,
+        parents=[common],
+        help=help_text,
+        description=help_text,
+        epilog=f"example{'s' if len(examples) > 1 else ''}:\n{listed}\n\n{EXIT_CODES_HELP}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )

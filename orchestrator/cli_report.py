@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .cli_common import EXIT_CODES_HELP, command_line
+from .cli_common import EXIT_CODES_HELP, add_subcommand, command_line
 from .errors import ExitCode, UsageError
 from .journal import Journal, ReportFiles, parse_journal, read_reports
 from .plan import load_plan
@@ -37,15 +37,7 @@ def add_commands(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, 
     """Add report, rollback, init and plan (from-csv) to the CLI's subparsers; return {command: handler}."""
 
     def command(parent: Subparsers, name: str, help_text: str, examples: Sequence[str]) -> argparse.ArgumentParser:
-        listed = "\n".join(f"  {example}" for example in examples)
-        return parent.add_parser(
-            name,
-            parents=[common],
-            help=help_text,
-            description=help_text,
-            epilog=f"example{'s' if len(examples) > 1 else ''}:\n{listed}\n\n{EXIT_CODES_HELP}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+        return add_subcommand(parent, common, name, help_text, examples)
 
     p = command(
         sub,

@@ -17,11 +17,11 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any, Final
 
 from .errors import UsageError
 from .files import write_atomically
+from .summary import report_time
 
 PREFIX: Final = "orchestrator_"
 _REQUESTS: Final = (  # run_finished.requests key -> metric suffix, help
@@ -152,10 +152,5 @@ def _mapping(value: object) -> Mapping[str, Any]:
 
 
 def _timestamp(value: object) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.timestamp() if moment.tzinfo is not None else None
+    moment = report_time(value)
+    return None if moment is None else moment.timestamp()

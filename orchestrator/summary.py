@@ -312,7 +312,7 @@ def _row(entry: JournalEntry) -> TargetRow:
         error_msg=_text(record.get("error_msg")),
         http_status=_int(record.get("http_status")),
         note=_text(record.get("note")),
-        ts=_time(record.get("ts")),
+        ts=report_time(record.get("ts")),
         run_id=entry.run_id,
         file=entry.file,
         line=entry.line,
@@ -322,7 +322,7 @@ def _row(entry: JournalEntry) -> TargetRow:
 
 def _settled(lines: Iterable[Mapping[str, Any]]) -> Iterable[Settled]:
     for line in lines:
-        at, outcome, run_id = _time(line.get("ts")), line.get("outcome"), line.get("run_id")
+        at, outcome, run_id = report_time(line.get("ts")), line.get("outcome"), line.get("run_id")
         if at is not None and isinstance(outcome, str) and isinstance(run_id, str):
             yield Settled(at, outcome, run_id)
 
@@ -337,7 +337,7 @@ def outcome_order(counts: Mapping[str, int]) -> list[str]:
 
 def _run_info(run: JournalRun, last_line: datetime | None) -> RunInfo:
     started, ended = run.started or {}, run.ended or {}
-    start = _time(started.get("ts"))
+    start = report_time(started.get("ts"))
     duration = _float(ended.get("duration_s"))
     if duration is None and start is not None and last_line is not None:
         duration = max(0.0, (last_line - start).total_seconds())
@@ -395,7 +395,8 @@ def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _time(value: object) -> datetime | None:
+def report_time(value: object) -> datetime | None:
+    """A report's `ts` (ISO 8601 with its offset) as an aware datetime; None if it is not one."""
     if not isinstance(value, str):
         return None
     try:
