@@ -9,7 +9,7 @@ from fakes import PROJECT, instance_id, make_plan, proxy_id
 
 from orchestrator.auth import StaticToken
 from orchestrator.connect import Connection
-from orchestrator.plan import Limits, Rate, Target
+from orchestrator.plan import Limits, Plan, Rate, Target
 from orchestrator.report import Outcome
 from orchestrator.run import RunOptions, execute
 from orchestrator.simulator import Faults, Fleet, Simulator, SimulatorConfig
@@ -17,15 +17,20 @@ from orchestrator.simulator import Faults, Fleet, Simulator, SimulatorConfig
 TOKEN = "MIIcancel-test-token-0000"
 
 
-async def test_a_run_cancelled_from_outside_is_cancelled_not_finished() -> None:
-    """Cancelling the task that awaits `execute` raises CancelledError there: a preview interrupted this way must
-    not look finished (it once returned normally, and its partial preview was written as if whole)."""
+def forty_instances(limits: Limits) -> tuple[Fleet, Plan]:
+    """One eventual proxy on each of 40 instances, and a plan setting them all to global."""
     fleet = Fleet()
     targets = []
     for n in range(40):
         fleet.add_proxy(PROJECT, instance_id(n), proxy_id(n), "eventual")
         targets.append(Target(PROJECT, instance_id(n), proxy_id(n), "global"))
-    plan = make_plan(targets, limits=Limits(Rate(20, 1.0), 4, 1))
+    return fleet, make_plan(targets, limits=limits)
+
+
+async def test_a_run_cancelled_from_outside_is_cancelled_not_finished() -> None:
+    """Cancelling the task that awaits `execute` raises CancelledError there: a preview interrupted this way must
+    not look finished (it once returned normally, and its partial preview was written as if whole)."""
+    fleet, plan = forty_instances(Limits(Rate(20, 1.0), 4, 1))
     config = SimulatorConfig(tokens=frozenset({TOKEN}), faults=Faults(latency=0.05))
     async with Simulator(fleet, config) as sim:
         options = RunOptions(command="preview", dry_run=True)
@@ -43,12 +48,7 @@ async def test_a_report_that_fills_up_stops_the_run(tmp_path, monkeypatch: pytes
     from orchestrator.errors import ExitCode
     from orchestrator.report import Report
 
-    fleet = Fleet()
-    targets = []
-    for n in range(40):
-        fleet.add_proxy(PROJECT, instance_id(n), proxy_id(n), "eventual")
-        targets.append(Target(PROJECT, instance_id(n), proxy_id(n), "global"))
-    plan = make_plan(targets, limits=Limits(Rate(50, 1.0), 2, 1))
+    fleet, plan = forty_instances(Limits(Rate(50, 1.0), 2, 1))
     written = 0
     real_target = Report.target
 
